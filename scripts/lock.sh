@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Usage: scripts/lock.sh
+# Re-resolve the pinned dependencies from pyproject.toml into the two lock files that the
+# image, the embedded venv and CI install from. Run it after changing a dependency range.
+#   requirements.lock      runtime: every lab service (the image and `./lab up`)
+#   requirements-dev.lock  runtime + the test suite (`./lab test`), the same runtime pins
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON_VERSION=${PYTHON_VERSION:-3.11}
+command -v uv >/dev/null || { echo "uv is needed to re-lock: python3 -m pip install uv" >&2; exit 1; }
+echo "Resolving runtime dependencies for Python ${PYTHON_VERSION}"
+uv pip compile pyproject.toml --python-version "${PYTHON_VERSION}" --generate-hashes \
+    --no-header --output-file requirements.lock
+echo "Resolving test dependencies on top of the same runtime pins"
+uv pip compile pyproject.toml --extra dev --constraint requirements.lock \
+    --python-version "${PYTHON_VERSION}" --generate-hashes --no-header --output-file requirements-dev.lock

@@ -1,0 +1,45 @@
+"""Run a `prefect` CLI command once the Prefect server is healthy, with Prefect already imported.
+
+    python -m workshop_lab.launch --after-prefect-server -- worker start --pool workshop ...
+
+is `prefect worker start --pool workshop ...`, except that the seconds Python spends importing
+Prefect pass while the server is still starting. The embedded lab starts the worker this way;
+in Docker Compose, `depends_on` does the waiting and the plain `prefect` command runs.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from workshop_lab.health import Unhealthy, check_prefect_server
+
+
+def main(argv: list[str]) -> None:
+    if "--" not in argv:
+        raise SystemExit(__doc__)
+    options, prefect_args = argv[: argv.index("--")], argv[argv.index("--") + 1 :]
+
+    # The slow part, done first: the CLI, the worker and the flow-run machinery.
+    import prefect.workers.process  # noqa: F401
+    from prefect.cli import app
+
+    if "--after-prefect-server" in options:
+        api_url = os.environ["PREFECT_API_URL"]
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                check_prefect_server(api_url)
+                break
+            except Unhealthy as exc:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"the Prefect server at {api_url} did not become healthy: {exc}")
+                time.sleep(0.25)
+
+    sys.argv = ["prefect", *prefect_args]
+    app()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,111 @@
+"""The lab's services as local processes: the embedded twin of `docker-compose.yml`.
+
+Each `Service` is one role of the compose file with the same name, the same command (with
+loopback addresses instead of service names), the same environment variable names and the same
+health check. `docker-compose.yml` is the picture of the lab; this is the same picture drawn
+with processes.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from workshop_lab import health
+from workshop_lab.settings import FLOWS_DIR, WORKER_NAME, WORK_POOL, LabConfig
+
+BIN = Path(sys.executable).parent
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    command: list[str]
+    # Returns a one-line description when healthy; raises health.Unhealthy otherwise.
+    check: Callable[[], str]
+    url: str = ""
+    # (setting name, port) pairs the service listens on: checked before start.
+    ports: tuple[tuple[str, int], ...] = ()
+    # A one-shot step: done when the process exits 0, not a long-running service.
+    one_shot: bool = False
+    # Started together with everything else; these are waited on before it counts as healthy.
+    after: tuple[str, ...] = ()
+    start_timeout: float = 120.0
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+def lab_environment(config: LabConfig) -> dict[str, str]:
+    """Environment shared by every lab process: the same names compose sets in `x-lab-env`."""
+    return {
+        "PREFECT_HOME": str(config.prefect_home),
+        "PREFECT_API_URL": config.api_url,
+        "PREFECT_UI_API_URL": config.ui_api_url,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_LOCAL_STORAGE_PATH": str(config.results_dir),
+        "PREFECT_WORKER_QUERY_SECONDS": config["PREFECT_WORKER_QUERY_SECONDS"],
+        "DASK_SCHEDULER_ADDRESS": config.scheduler_address,
+        "LAB_WAREHOUSE_PATH": str(config.warehouse_path),
+        "LAB_FLOWS_DIR": str(FLOWS_DIR),
+        "LAB_WORKER_NAME": WORKER_NAME,
+        # Every process the lab starts carries this marker, and so do their children:
+        # `down` finds stragglers by it, and the tests prove none is left.
+        "LAB_INSTANCE": str(config.home),
+    }
+
+
+def embedded_services(config: LabConfig) -> list[Service]:
+    """The roles of the compose file, in dependency order (postgres: only when LAB_DATABASE_URL is set)."""
+    bind = config["LAB_BIND_ADDRESS"]
+    workers = int(config["DASK_WORKERS"])
+    server_env = {"PREFECT_SERVER_DATABASE_CONNECTION_URL": config["LAB_DATABASE_URL"]} if config["LAB_DATABASE_URL"] else {}
+    return [
+        Service(
+            name="prefect-server",
+            command=[str(BIN / "prefect"), "server", "start", "--host", bind, "--port", config["PREFECT_PORT"]],
+            check=lambda: health.check_prefect_server(config.api_url),
+            url=config.ui_url,
+            ports=(("PREFECT_PORT", config.port("PREFECT_PORT")),),
+            extra_env=server_env,
+        ),
+        Service(
+            name="dask-scheduler",
+            command=[
+                str(BIN / "dask"), "scheduler",
+                "--host", bind, "--port", config["DASK_SCHEDULER_PORT"],
+                "--dashboard-address", f"{bind}:{config['DASK_DASHBOARD_PORT']}",
+            ],
+            check=lambda: health.check_dask_scheduler(config.dashboard_api_url),
+            url=config.dashboard_url,
+            ports=(("DASK_SCHEDULER_PORT", config.port("DASK_SCHEDULER_PORT")), ("DASK_DASHBOARD_PORT", config.port("DASK_DASHBOARD_PORT"))),
+        ),
+        Service(
+            name="dask-worker",
+            command=[
+                str(BIN / "dask"), "worker", config.scheduler_address,
+                "--nworkers", str(workers), "--nthreads", config["DASK_WORKER_THREADS"],
+                "--memory-limit", config["DASK_WORKER_MEMORY_LIMIT"],
+                "--host", config.local_host, "--no-dashboard",
+                "--local-directory", str(config.home / "dask"),
+            ],
+            check=lambda: health.check_dask_workers(config.dashboard_api_url, workers),
+            after=("dask-scheduler",),
+        ),
+        Service(
+            name="setup",
+            command=[sys.executable, "-m", "workshop_lab.setup_lab"],
+            check=lambda: "work pool and deployments ready",
+            one_shot=True,
+            after=("prefect-server",),
+        ),
+        Service(
+            name="prefect-worker",
+            command=[
+                sys.executable, "-m", "workshop_lab.launch", "--after-prefect-server", "--",
+                "worker", "start", "--pool", WORK_POOL, "--type", "process", "--name", WORKER_NAME,
+            ],
+            check=lambda: health.check_prefect_worker(config.api_url, WORKER_NAME),
+            after=("prefect-server", "setup"),
+        ),
+    ]

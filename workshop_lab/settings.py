@@ -1,0 +1,202 @@
+"""The lab's settings: the one place each setting is defined.
+
+Both ways of running the lab read these names. `docker-compose.yml` uses them as
+`${NAME:-default}` and `.env.example` lists them; `tests/test_config.py` checks that both
+mirror this table exactly, so a default is changed here and nowhere else.
+
+Precedence, the same as Docker Compose's: the process environment, then `.env` in the repo
+root, then the default below.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FLOWS_DIR = REPO_ROOT / "flows"
+COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
+DOTENV_FILE = REPO_ROOT / ".env"
+
+# Names that are not settings: the course material refers to them.
+WORK_POOL = "workshop"
+WORKER_NAME = "lab-worker"
+FIRST_FLOW_DEPLOYMENT = "hello-lab/hello-lab"
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    meaning: str
+    # "both", "compose" or "embedded": where the setting has an effect.
+    scope: str = "both"
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "LAB_BIND_ADDRESS",
+        "127.0.0.1",
+        "Host address the lab's ports bind to. Keep 127.0.0.1 unless you mean to expose the lab to your network.",
+    ),
+    Setting("PREFECT_PORT", "4200", "Prefect server: the UI and the API (http://localhost:PORT)."),
+    Setting("DASK_SCHEDULER_PORT", "8786", "Dask scheduler: where flows submit work (tcp://localhost:PORT)."),
+    Setting("DASK_DASHBOARD_PORT", "8787", "Dask dashboard (http://localhost:PORT/status)."),
+    Setting("DASK_WORKERS", "2", "How many Dask workers start (compose: docker compose up --scale dask-worker=N also works)."),
+    Setting("DASK_WORKER_THREADS", "1", "Threads per Dask worker."),
+    Setting("DASK_WORKER_MEMORY_LIMIT", "1GiB", "Memory limit per Dask worker before it spills and pauses."),
+    Setting("PREFECT_WORKER_QUERY_SECONDS", "2", "How often the Prefect worker polls for runs (Prefect's default is 10 s)."),
+    Setting(
+        "LAB_DATABASE_URL",
+        "",
+        "Prefect's database. Empty: SQLite in the state folder (embedded), the postgres service (compose). "
+        "Example: postgresql+asyncpg://prefect:prefect@localhost:5432/prefect",
+        scope="embedded",
+    ),
+    Setting("POSTGRES_USER", "prefect", "Postgres user for Prefect's database (never published outside Docker).", scope="compose"),
+    Setting("POSTGRES_PASSWORD", "prefect", "Postgres password for Prefect's database. Local learning only: change it in .env.", scope="compose"),
+    Setting("POSTGRES_DB", "prefect", "Postgres database name for Prefect.", scope="compose"),
+    Setting("LAB_IMAGE", "workflow-orchestration-lab:0.1.0", "Tag of the one image every Python service runs.", scope="compose"),
+    Setting("POSTGRES_IMAGE", "postgres:15.10-bookworm", "Postgres image for Prefect's database.", scope="compose"),
+    Setting("LAB_HOME", ".lab", "State folder of the embedded lab: Prefect's database, results, warehouse, logs (relative to the repo).", scope="embedded"),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def read_dotenv(path: Path = DOTENV_FILE) -> dict[str, str]:
+    """Parse a `.env` file the way Compose does for plain `NAME=value` lines."""
+    values: dict[str, str] = {}
+    if not path.exists():
+        return values
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        name, _, value = line.removeprefix("export ").partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[name.strip()] = value
+    return values
+
+
+def resolve(environ: dict[str, str] | None = None, dotenv: Path = DOTENV_FILE) -> dict[str, str]:
+    """Every setting's value: environment, then `.env`, then the default."""
+    environ = dict(os.environ if environ is None else environ)
+    from_file = read_dotenv(dotenv)
+    return {s.name: environ.get(s.name, from_file.get(s.name, s.default)) for s in SETTINGS}
+
+
+class SettingError(ValueError):
+    """A setting has a value the lab cannot use."""
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    """Resolved settings plus the addresses and folders derived from them."""
+
+    values: dict[str, str]
+
+    @classmethod
+    def load(cls, environ: dict[str, str] | None = None) -> "LabConfig":
+        config = cls(resolve(environ))
+        config.validate()
+        return config
+
+    def __getitem__(self, name: str) -> str:
+        if name not in _BY_NAME:
+            raise KeyError(f"{name} is not a lab setting")
+        return self.values[name]
+
+    def port(self, name: str) -> int:
+        return int(self[name])
+
+    def validate(self) -> None:
+        for name in ("PREFECT_PORT", "DASK_SCHEDULER_PORT", "DASK_DASHBOARD_PORT"):
+            value = self[name]
+            if not value.isdigit() or not 0 < int(value) < 65536:
+                raise SettingError(f"{name}={value!r} is not a port number (1-65535). Fix it in your environment or .env.")
+        for name in ("DASK_WORKERS", "DASK_WORKER_THREADS"):
+            value = self[name]
+            if not value.isdigit() or int(value) < 1:
+                raise SettingError(f"{name}={value!r} must be a whole number of at least 1.")
+        ports = [self[n] for n in ("PREFECT_PORT", "DASK_SCHEDULER_PORT", "DASK_DASHBOARD_PORT")]
+        if len(set(ports)) != len(ports):
+            raise SettingError(f"PREFECT_PORT, DASK_SCHEDULER_PORT and DASK_DASHBOARD_PORT must differ (got {', '.join(ports)}).")
+
+    # --- addresses, as a process on this machine reaches them ---------------------------
+    @property
+    def local_host(self) -> str:
+        bind = self["LAB_BIND_ADDRESS"]
+        return "127.0.0.1" if bind in ("0.0.0.0", "", "::") else bind
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.local_host}:{self['PREFECT_PORT']}/api"
+
+    @property
+    def ui_url(self) -> str:
+        # What a learner opens in the browser; the UI calls the API at ui_api_url.
+        return f"http://localhost:{self['PREFECT_PORT']}"
+
+    @property
+    def ui_api_url(self) -> str:
+        return f"{self.ui_url}/api"
+
+    @property
+    def scheduler_address(self) -> str:
+        return f"tcp://{self.local_host}:{self['DASK_SCHEDULER_PORT']}"
+
+    @property
+    def dashboard_url(self) -> str:
+        return f"http://localhost:{self['DASK_DASHBOARD_PORT']}/status"
+
+    @property
+    def dashboard_api_url(self) -> str:
+        return f"http://{self.local_host}:{self['DASK_DASHBOARD_PORT']}"
+
+    # --- the embedded lab's state folder -------------------------------------------------
+    @property
+    def home(self) -> Path:
+        path = Path(self["LAB_HOME"]).expanduser()
+        return path if path.is_absolute() else REPO_ROOT / path
+
+    @property
+    def prefect_home(self) -> Path:
+        return self.home / "prefect"
+
+    @property
+    def results_dir(self) -> Path:
+        return self.home / "results"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.home / "warehouse" / "warehouse.duckdb"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.home / "run"
+
+
+def env_example() -> str:
+    """The text of `.env.example`, generated from SETTINGS (`python -m workshop_lab settings`)."""
+    lines = [
+        "# Settings of the Workflow Orchestration Lab. Copy to .env and change what you need:",
+        "#   cp .env.example .env",
+        "# Both `./lab up` (embedded) and `docker compose up` read .env; the environment wins over it.",
+        "# .env is git-ignored: put secrets there, never in a tracked file.",
+        "# Generated from workshop_lab/settings.py (python -m workshop_lab settings > .env.example).",
+        "",
+    ]
+    for s in SETTINGS:
+        where = {"both": "", "compose": " [compose only]", "embedded": " [embedded only]"}[s.scope]
+        lines.append(f"# {s.meaning}{where}")
+        lines.append(f"{s.name}={s.default}")
+        lines.append("")
+    return "\n".join(lines)
