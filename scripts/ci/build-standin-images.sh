@@ -31,7 +31,9 @@
 #   STANDIN_DIR        [directory `standins` next to this script]
 #   BUILD_IMAGES       [python postgres] which stand-ins to build
 #   FORCE              [0] 1 = rebuild the images even if they exist (the cached tarball is reused;
-#                      delete it to re-run debootstrap)
+#                      delete it to re-run debootstrap; Docker's layer cache is used unless
+#                      DOCKER_BUILD_FLAGS=--no-cache)
+#   DOCKER_BUILD_FLAGS []  extra `docker build` flags (word-split), e.g. --no-cache or --progress=plain
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -46,6 +48,7 @@ PG_MAJOR="${PG_MAJOR:-15}"
 STANDIN_DIR="${STANDIN_DIR:-$SCRIPT_DIR/standins}"
 BUILD_IMAGES="${BUILD_IMAGES:-python postgres}"
 FORCE="${FORCE:-0}"
+DOCKER_BUILD_FLAGS="${DOCKER_BUILD_FLAGS:-}"
 
 log() { printf '[build-standins %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 die() { printf '[build-standins] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -120,7 +123,8 @@ build_python() {
     mkdir -p "$ctx"
     [ -r "$CA_BUNDLE" ] || die "CA bundle $CA_BUNDLE not readable"
     cp "$CA_BUNDLE" "$ctx/host-ca-bundle.crt"
-    docker build \
+    # shellcheck disable=SC2086  # DOCKER_BUILD_FLAGS is meant to be word-split
+    docker build $DOCKER_BUILD_FLAGS \
         -f "$STANDIN_DIR/python.Dockerfile" \
         --build-arg "ROOTFS_IMAGE=$ROOTFS_IMAGE" \
         --build-arg "PYTHON_ACTUAL_VERSION=$py_version" \
@@ -139,7 +143,8 @@ build_postgres() {
     local ctx="$workdir/postgres"
     mkdir -p "$ctx"
     install -m 0755 "$STANDIN_DIR/postgres-entrypoint.sh" "$ctx/postgres-entrypoint.sh"
-    docker build \
+    # shellcheck disable=SC2086  # DOCKER_BUILD_FLAGS is meant to be word-split
+    docker build $DOCKER_BUILD_FLAGS \
         -f "$STANDIN_DIR/postgres.Dockerfile" \
         --build-arg "BASE_IMAGE=$PYTHON_IMAGE" \
         --build-arg "PG_MAJOR=$PG_MAJOR" \

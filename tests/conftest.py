@@ -1,0 +1,161 @@
+"""Fixtures that start real labs: the embedded one (local processes) and the Docker Compose one.
+
+Each lab a test starts gets its own free ports and its own state (LAB_HOME, or a compose project
+name), so the suite never touches a lab the learner has running, and two labs can run at once.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.lab_api import LabHandle
+from workshop_lab.compose import docker_engine
+from workshop_lab.settings import REPO_ROOT
+
+REQUIRE_DOCKER = os.environ.get("LAB_REQUIRE_DOCKER") == "1"
+CHROMIUM = os.environ.get("LAB_CHROMIUM", "/usr/bin/chromium")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def lab_ports() -> dict[str, str]:
+    return {name: str(free_port()) for name in ("PREFECT_PORT", "DASK_SCHEDULER_PORT", "DASK_DASHBOARD_PORT")}
+
+
+def need(condition: bool, reason: str, required: bool) -> None:
+    """Skip with a reason, or fail where the environment promised the thing (CI)."""
+    if condition:
+        return
+    if required:
+        pytest.fail(f"{reason} — and this run requires it (LAB_REQUIRE_DOCKER=1)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def docker_available() -> None:
+    ok, reason = docker_engine()
+    need(ok, f"no usable Docker engine: {reason}", REQUIRE_DOCKER)
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    found = shutil.which(CHROMIUM) or shutil.which("chromium")
+    need(found is not None, f"no Chromium at {CHROMIUM} (apt-get install chromium)", REQUIRE_DOCKER)
+    return found
+
+
+# --- the embedded lab ------------------------------------------------------------------------
+class EmbeddedLab(LabHandle):
+    """A real `./lab` in a temporary state folder, driven through its CLI like a learner would."""
+
+    def __init__(self, home: Path):
+        self.env = {**os.environ, "LAB_HOME": str(home), **lab_ports()}
+        self.env.pop("LAB_INSTANCE", None)
+        self.home = home
+        super().__init__(api_url=f"http://127.0.0.1:{self.env['PREFECT_PORT']}/api",
+                         ui_url=f"http://localhost:{self.env['PREFECT_PORT']}",
+                         dashboard_url=f"http://127.0.0.1:{self.env['DASK_DASHBOARD_PORT']}")
+
+    def cli(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+        result = subprocess.run([sys.executable, "-m", "workshop_lab", *args], env=self.env, cwd=REPO_ROOT,
+                                capture_output=True, text=True, timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(f"./lab {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}\n"
+                                 + self.cli("logs", "-n", "40", check=False).stdout)
+        return result
+
+    def processes(self) -> list[str]:
+        """Every live process that carries this lab's marker (what `down` must leave at zero)."""
+        import psutil
+
+        found = []
+        for proc in psutil.process_iter(["pid", "cmdline"]):
+            try:
+                if proc.environ().get("LAB_INSTANCE") == str(self.home) and proc.status() != psutil.STATUS_ZOMBIE:
+                    found.append(f"{proc.pid} {' '.join(proc.info['cmdline'] or [])[:120]}")
+            except psutil.Error:
+                continue
+        return found
+
+
+@pytest.fixture(scope="session")
+def embedded_lab(tmp_path_factory) -> Iterator[EmbeddedLab]:
+    lab = EmbeddedLab(tmp_path_factory.mktemp("embedded-lab"))
+    lab.up_output = lab.cli("up").stdout
+    try:
+        yield lab
+    finally:
+        lab.cli("down", check=False)
+
+
+@pytest.fixture
+def fresh_embedded_lab(tmp_path) -> Iterator[EmbeddedLab]:
+    lab = EmbeddedLab(tmp_path / "lab")
+    try:
+        yield lab
+    finally:
+        lab.cli("down", check=False)
+
+
+# --- the compose lab -------------------------------------------------------------------------
+class ComposeLab(LabHandle):
+    """The real docker-compose.yml under testcontainers, on free host ports, as its own project."""
+
+    def __init__(self, workdir: Path):
+        from testcontainers.compose import DockerCompose
+
+        self.ports = lab_ports()
+        self.project = f"labtest-{uuid.uuid4().hex[:8]}"
+        self.env_file = workdir / "compose.env"
+        self.env_file.write_text("".join(f"{k}={v}\n" for k, v in {"COMPOSE_PROJECT_NAME": self.project, **self.ports}.items()))
+        self.compose = DockerCompose(context=REPO_ROOT, compose_file_name="docker-compose.yml", build=True, wait=True,
+                                     env_file=str(self.env_file))
+        super().__init__(api_url=f"http://127.0.0.1:{self.ports['PREFECT_PORT']}/api",
+                         ui_url=f"http://localhost:{self.ports['PREFECT_PORT']}",
+                         dashboard_url=f"http://127.0.0.1:{self.ports['DASK_DASHBOARD_PORT']}")
+
+    def run(self, *args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess:
+        """`docker compose ARGS` on this project."""
+        result = subprocess.run([*self.compose.compose_command_property, *args], cwd=REPO_ROOT,
+                                capture_output=True, text=True, timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(f"docker compose {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def diagnostics(self) -> str:
+        parts = []
+        for args in (("config",), ("ps", "--all"), ("logs", "--no-color", "--tail", "80")):
+            result = self.run(*args, check=False)
+            parts.append(f"===== docker compose {' '.join(args)} =====\n{result.stdout}{result.stderr}")
+        return "\n".join(parts)
+
+
+@pytest.fixture(scope="session")
+def compose_lab(docker_available, tmp_path_factory, request) -> Iterator[ComposeLab]:
+    lab = ComposeLab(tmp_path_factory.mktemp("compose-lab"))
+    failures_before = request.session.testsfailed
+    try:
+        lab.compose.start()
+    except Exception:
+        print(lab.diagnostics())
+        lab.compose.stop(down=True)
+        raise
+    try:
+        yield lab
+    finally:
+        if request.session.testsfailed > failures_before:
+            print(lab.diagnostics())
+        lab.compose.stop(down=True)

@@ -1,0 +1,72 @@
+"""A small client of a running lab, as the UI and a learner's scripts see it: Prefect's REST API
+and the Dask scheduler's JSON endpoints, over plain HTTP. Tests assert on what these return."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import httpx
+
+TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+
+
+class LabHandle:
+    def __init__(self, api_url: str, ui_url: str, dashboard_url: str):
+        self.api_url, self.ui_url, self.dashboard_url = api_url, ui_url, dashboard_url
+        self.http = httpx.Client(base_url=api_url, timeout=30)
+
+    def post(self, path: str, body: dict | None = None) -> Any:
+        response = self.http.post(path, json=body or {})
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def get(self, path: str) -> Any:
+        response = self.http.get(path)
+        response.raise_for_status()
+        return response.json()
+
+    # --- Prefect -------------------------------------------------------------------------------
+    def deployment(self, name: str) -> dict:
+        return self.get(f"/deployments/name/{name}")
+
+    def start_run(self, deployment: str, parameters: dict | None = None) -> dict:
+        deployment_id = self.deployment(deployment)["id"]
+        return self.post(f"/deployments/{deployment_id}/create_flow_run", {"parameters": parameters or {}})
+
+    def wait_for_run(self, flow_run_id: str, timeout: float = 300) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            run = self.get(f"/flow_runs/{flow_run_id}")
+            if run["state"] and run["state"]["type"] in TERMINAL:
+                return run
+            if time.monotonic() > deadline:
+                raise AssertionError(f"flow run {flow_run_id} still {run['state']['type']} after {timeout:.0f}s")
+            time.sleep(1)
+
+    def run_deployment(self, deployment: str, parameters: dict | None = None, timeout: float = 300) -> dict:
+        return self.wait_for_run(self.start_run(deployment, parameters)["id"], timeout)
+
+    def flow_runs(self) -> list[dict]:
+        runs, offset = [], 0
+        while True:  # the API rejects limits above 200: page with offset
+            page = self.post("/flow_runs/filter", {"limit": 200, "offset": offset, "sort": "EXPECTED_START_TIME_DESC"})
+            runs += page
+            if len(page) < 200:
+                return runs
+            offset += 200
+
+    def task_runs(self, flow_run_id: str) -> list[dict]:
+        return self.post("/task_runs/filter", {"flow_runs": {"id": {"any_": [flow_run_id]}}, "limit": 200})
+
+    def table_artifact(self, flow_run_id: str, key: str) -> list[dict]:
+        artifacts = self.post("/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [flow_run_id]}, "key": {"any_": [key]}}})
+        assert artifacts, f"flow run {flow_run_id} created no artifact {key!r}"
+        data = artifacts[0]["data"]
+        return json.loads(data) if isinstance(data, str) else data
+
+    # --- Dask ----------------------------------------------------------------------------------
+    def dask_workers(self) -> list[str]:
+        identity = httpx.get(f"{self.dashboard_url}/json/identity.json", timeout=10).json()
+        return sorted(identity["workers"])
