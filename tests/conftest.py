@@ -67,7 +67,7 @@ class EmbeddedLab(LabHandle):
         self.home = home
         super().__init__(api_url=f"http://127.0.0.1:{self.env['PREFECT_PORT']}/api",
                          ui_url=f"http://localhost:{self.env['PREFECT_PORT']}",
-                         dashboard_url=f"http://127.0.0.1:{self.env['DASK_DASHBOARD_PORT']}")
+                         scheduler_address=f"tcp://127.0.0.1:{self.env['DASK_SCHEDULER_PORT']}")
 
     def cli(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
         result = subprocess.run([sys.executable, "-m", "workshop_lab", *args], env=self.env, cwd=REPO_ROOT,
@@ -125,7 +125,7 @@ class ComposeLab(LabHandle):
                                      env_file=str(self.env_file))
         super().__init__(api_url=f"http://127.0.0.1:{self.ports['PREFECT_PORT']}/api",
                          ui_url=f"http://localhost:{self.ports['PREFECT_PORT']}",
-                         dashboard_url=f"http://127.0.0.1:{self.ports['DASK_DASHBOARD_PORT']}")
+                         scheduler_address=f"tcp://127.0.0.1:{self.ports['DASK_SCHEDULER_PORT']}")
 
     def run(self, *args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess:
         """`docker compose ARGS` on this project."""

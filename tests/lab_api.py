@@ -13,8 +13,8 @@ TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 
 class LabHandle:
-    def __init__(self, api_url: str, ui_url: str, dashboard_url: str):
-        self.api_url, self.ui_url, self.dashboard_url = api_url, ui_url, dashboard_url
+    def __init__(self, api_url: str, ui_url: str, scheduler_address: str):
+        self.api_url, self.ui_url, self.scheduler_address = api_url, ui_url, scheduler_address
         self.http = httpx.Client(base_url=api_url, timeout=30)
 
     def post(self, path: str, body: dict | None = None) -> Any:
@@ -68,5 +68,8 @@ class LabHandle:
 
     # --- Dask ----------------------------------------------------------------------------------
     def dask_workers(self) -> list[str]:
-        identity = httpx.get(f"{self.dashboard_url}/json/identity.json", timeout=10).json()
-        return sorted(identity["workers"])
+        """The worker addresses the Dask scheduler knows, asked with a real Dask client."""
+        from distributed import Client
+
+        with Client(self.scheduler_address, timeout=30) as client:
+            return sorted(client.scheduler_info(n_workers=-1)["workers"])

@@ -1,0 +1,87 @@
+"""The lab's configuration keeps its promises: one definition of each setting, mirrored by the
+compose file and .env.example; a valid compose file for every profile; loopback-only ports;
+no Docker socket; a non-root image."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+import pytest
+
+from workshop_lab.compose import compose_command
+from workshop_lab.settings import COMPOSE_FILE, REPO_ROOT, SETTINGS, env_example, resolve
+
+COMPOSE_TEXT = COMPOSE_FILE.read_text()
+COMPOSE_DEFAULTS = re.findall(r"\$\{(\w+):-([^}]*)\}", COMPOSE_TEXT)
+
+
+def test_env_example_is_generated_from_the_settings():
+    assert (REPO_ROOT / ".env.example").read_text() == env_example(), "regenerate: ./lab settings > .env.example"
+
+
+def test_compose_defaults_are_the_settings_defaults():
+    defaults = {s.name: s.default for s in SETTINGS}
+    assert COMPOSE_DEFAULTS, "the compose file reads no settings?"
+    for name, default in COMPOSE_DEFAULTS:
+        assert name in defaults, f"docker-compose.yml reads ${{{name}}}, which workshop_lab/settings.py does not define"
+        assert default == defaults[name], f"{name}: compose default {default!r} != settings default {defaults[name]!r}"
+
+
+@pytest.mark.parametrize("setting", [s for s in SETTINGS if s.scope != "embedded"], ids=lambda s: s.name)
+def test_compose_reads_and_documents_every_shared_setting(setting):
+    assert setting.name in {name for name, _ in COMPOSE_DEFAULTS}, f"docker-compose.yml ignores {setting.name}"
+    header = COMPOSE_TEXT.split("\nname:")[0]
+    assert re.search(rf"^#\s+{setting.name}\s+\[{re.escape(setting.default)}\]", header, re.M), \
+        f"the compose header does not list {setting.name} [{setting.default}]"
+
+
+def test_environment_wins_over_dotenv_and_dotenv_over_defaults(tmp_path):
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("PREFECT_PORT=4300\nDASK_WORKERS='3'\n")
+    values = resolve({"PREFECT_PORT": "4400"}, dotenv)
+    assert values["PREFECT_PORT"] == "4400" and values["DASK_WORKERS"] == "3" and values["DASK_SCHEDULER_PORT"] == "8786"
+
+
+def compose_json(*profile_args: str) -> dict:
+    result = subprocess.run(compose_command(*profile_args, "config", "--format", "json"), capture_output=True, text=True, cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def profiles() -> list[str]:
+    result = subprocess.run(compose_command("config", "--profiles"), capture_output=True, text=True, cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
+@pytest.mark.docker
+def test_compose_config_is_valid_for_every_profile(docker_available):
+    for profile in [None, *profiles()]:
+        args = ("--profile", profile) if profile else ()
+        result = subprocess.run(compose_command(*args, "config", "--quiet"), capture_output=True, text=True, cwd=REPO_ROOT)
+        assert result.returncode == 0, f"profile {profile}: {result.stderr}"
+
+
+@pytest.mark.docker
+def test_every_published_port_binds_to_loopback_and_no_docker_socket(docker_available):
+    config = compose_json("--profile", "*")
+    published = 0
+    for name, service in config["services"].items():
+        for port in service.get("ports", []):
+            published += 1
+            assert port.get("host_ip") == "127.0.0.1", f"{name} publishes {port} beyond loopback"
+        for volume in service.get("volumes", []):
+            assert "docker.sock" not in str(volume.get("source", "")), f"{name} mounts the Docker socket"
+    assert published >= 3  # Prefect UI/API, Dask scheduler, Dask dashboard
+
+
+@pytest.mark.docker
+def test_lab_image_runs_as_non_root(compose_lab):
+    image = compose_json()["services"]["prefect-server"]["image"]
+    user = subprocess.run(["docker", "image", "inspect", image, "--format", "{{.Config.User}}"], capture_output=True, text=True)
+    assert user.returncode == 0, user.stderr
+    assert user.stdout.strip() not in ("", "root", "0")
+    uid = subprocess.run(["docker", "run", "--rm", image, "id", "-u"], capture_output=True, text=True)
+    assert uid.stdout.strip() not in ("", "0"), uid
