@@ -73,3 +73,21 @@ class LabHandle:
 
         with Client(self.scheduler_address, timeout=30) as client:
             return sorted(client.scheduler_info(n_workers=-1)["workers"])
+
+    # --- the promise every lab keeps -----------------------------------------------------------
+    def assert_first_flow_runs_on_dask(self, items: int = 6) -> list[dict]:
+        """Run hello-lab through the worker: it COMPLETES, and every task ran on one of the lab's
+        Dask workers (each task records the address of the Dask worker that ran it)."""
+        run = self.run_deployment("hello-lab/hello-lab", {"items": items})
+        assert run["state"]["type"] == "COMPLETED", run["state"]
+
+        rows = self.table_artifact(run["id"], "hello-lab-workers")
+        assert sorted(row["square"] for row in rows) == [i * i for i in range(items)]
+        lab_workers = self.dask_workers()
+        assert len(lab_workers) == 2, lab_workers
+        assert {row["dask_worker"] for row in rows} <= set(lab_workers), (rows, lab_workers)
+
+        task_states = [t["state"]["type"] for t in self.task_runs(run["id"])]
+        assert task_states == ["COMPLETED"] * items, task_states
+        return rows
+

@@ -17,14 +17,7 @@ WAREHOUSE_CHECK = (
 
 
 def test_deployment_run_completes_on_the_dask_workers(compose_lab):
-    run = compose_lab.run_deployment("hello-lab/hello-lab", {"items": 6})
-    assert run["state"]["type"] == "COMPLETED", run["state"]
-
-    rows = compose_lab.table_artifact(run["id"], "hello-lab-workers")
-    assert sorted(row["square"] for row in rows) == [i * i for i in range(6)]
-    lab_workers = compose_lab.dask_workers()
-    assert len(lab_workers) == 2, lab_workers
-    assert {row["dask_worker"] for row in rows} <= set(lab_workers), (rows, lab_workers)
+    rows = compose_lab.assert_first_flow_runs_on_dask(items=6)
     # Tasks ran in Dask worker containers, not in the Prefect worker's container.
     worker_host = compose_lab.run("exec", "-T", "prefect-worker", "hostname").stdout.strip()
     assert worker_host not in {row["host"] for row in rows}

@@ -15,17 +15,7 @@ def test_up_runs_the_first_flow_and_prints_the_urls(embedded_lab):
 
 
 def test_deployment_run_completes_on_the_dask_workers(embedded_lab):
-    run = embedded_lab.run_deployment("hello-lab/hello-lab", {"items": 6})
-    assert run["state"]["type"] == "COMPLETED", run["state"]
-
-    rows = embedded_lab.table_artifact(run["id"], "hello-lab-workers")
-    assert sorted(row["square"] for row in rows) == [i * i for i in range(6)]
-    lab_workers = embedded_lab.dask_workers()
-    assert len(lab_workers) == 2, lab_workers
-    assert {row["dask_worker"] for row in rows} <= set(lab_workers), (rows, lab_workers)
-
-    task_states = [t["state"]["type"] for t in embedded_lab.task_runs(run["id"])]
-    assert task_states == ["COMPLETED"] * 6, task_states
+    embedded_lab.assert_first_flow_runs_on_dask(items=6)
 
 
 def test_status_reports_every_service_healthy(embedded_lab):

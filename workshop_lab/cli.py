@@ -150,12 +150,12 @@ def cmd_run(args: argparse.Namespace, config: LabConfig) -> int:
 
 def cmd_deploy(args: argparse.Namespace, config: LabConfig) -> int:
     if uses_docker(args, config):
-        return subprocess.call(compose.compose_command("run", "--rm", "setup"), cwd=REPO_ROOT)
+        return subprocess.call(compose.compose_command("run", "--rm", "setup", "python", "-m", "workshop_lab.setup_lab", "--force"), cwd=REPO_ROOT)
     from workshop_lab.services import lab_environment
 
     env = {**os.environ, **lab_environment(config)}
     env.pop("LAB_INSTANCE")
-    return subprocess.call([sys.executable, "-m", "workshop_lab.setup_lab"], env=env)
+    return subprocess.call([sys.executable, "-m", "workshop_lab.setup_lab", "--force"], env=env)
 
 
 def cmd_down(args: argparse.Namespace, config: LabConfig) -> int:

@@ -1,21 +1,13 @@
-"""Health checks of the lab's services, shared by the embedded lab and the compose healthchecks.
+"""Health checks of the embedded lab's services: the endpoints the compose healthchecks probe.
 
-Standard library only, so a check costs a few milliseconds and works in any lab process:
-
-    python -m workshop_lab.health prefect-server [API_URL]
-    python -m workshop_lab.health prefect-worker [API_URL]
-    python -m workshop_lab.health dask-scheduler [DASHBOARD_URL]
-    python -m workshop_lab.health dask-workers N [DASHBOARD_URL]
-    python -m workshop_lab.health url URL
-
-Exit status 0 means healthy; otherwise one line on stderr says what is wrong.
+Standard library only: `setup_lab` and `launch` call these before Prefect is even imported.
+Each check returns a one-line description, or raises `Unhealthy` saying what is wrong.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -26,6 +18,19 @@ TIMEOUT_SECONDS = 3.0
 
 class Unhealthy(Exception):
     """The service answered wrongly or not at all."""
+
+
+def wait_until_healthy(api_url: str, timeout: float = 180) -> None:
+    """Block until the Prefect server answers healthy; SystemExit with the reason after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            check_prefect_server(api_url)
+            return
+        except Unhealthy as exc:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the Prefect server at {api_url} did not become healthy in {timeout:.0f}s: {exc}") from None
+            time.sleep(0.25)
 
 
 def _request(url: str, body: dict | None = None) -> bytes:
@@ -86,32 +91,3 @@ def check_dask_workers(dashboard_url: str, expected: int) -> str:
     if workers < expected:
         raise Unhealthy(f"the Dask scheduler sees {workers} of {expected} workers")
     return f"{workers} Dask worker(s) connected"
-
-
-def main(argv: list[str]) -> int:
-    api_url = os.environ.get("PREFECT_API_URL", "http://127.0.0.1:4200/api")
-    usage = __doc__ or ""
-    try:
-        match argv:
-            case ["prefect-server", *rest]:
-                message = check_prefect_server(rest[0] if rest else api_url)
-            case ["prefect-worker", *rest]:
-                message = check_prefect_worker(rest[0] if rest else api_url, os.environ.get("LAB_WORKER_NAME"))
-            case ["dask-scheduler", *rest]:
-                message = check_dask_scheduler(rest[0] if rest else "http://127.0.0.1:8787")
-            case ["dask-workers", count, *rest]:
-                message = check_dask_workers(rest[0] if rest else "http://127.0.0.1:8787", int(count))
-            case ["url", url]:
-                message = check_url(url)
-            case _:
-                print(usage, file=sys.stderr)
-                return 2
-    except Unhealthy as exc:
-        print(f"unhealthy: {exc}", file=sys.stderr)
-        return 1
-    print(message)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
-from workshop_lab.health import Unhealthy, check_prefect_server
+from workshop_lab.health import wait_until_healthy
 
 
 def main(argv: list[str]) -> None:
@@ -26,16 +25,7 @@ def main(argv: list[str]) -> None:
     from prefect.cli import app
 
     if "--after-prefect-server" in options:
-        api_url = os.environ["PREFECT_API_URL"]
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                check_prefect_server(api_url)
-                break
-            except Unhealthy as exc:
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"the Prefect server at {api_url} did not become healthy: {exc}")
-                time.sleep(0.25)
+        wait_until_healthy(os.environ["PREFECT_API_URL"])
 
     sys.argv = ["prefect", *prefect_args]
     app()

@@ -2,30 +2,41 @@
 
 Runs as the compose `setup` service and as the embedded lab's `setup` process:
 
-    python -m workshop_lab.setup_lab
+    python -m workshop_lab.setup_lab [--force]
 
-It imports Prefect first and only then waits for the server, so that on the embedded lab the
-import time overlaps with the server's start-up. Every step is idempotent: running it again
-updates what exists and creates what is missing.
+It imports Prefect first and only then waits for the server, so that its import time overlaps
+the server's start-up. Every step is idempotent. Deploying is skipped when the server already has
+every deployment of flows/prefect.yaml and the flows have not changed since the last deploy (a
+fingerprint kept in the Prefect variable `lab-setup-fingerprint`): a restart of the lab then
+waits for nothing but the server. `--force` (`./lab deploy`) always deploys.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import sys
 import time
 from pathlib import Path
 
+import yaml
+
+# Imported before the server is up: the flows import these when `prefect deploy` loads them.
+import prefect.cli.deploy._commands  # noqa: F401  (what `prefect deploy` loads on first use)
+import prefect_dask  # noqa: F401
 from prefect.cli import app as prefect_cli
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
+from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
 from prefect.exceptions import ObjectAlreadyExists
+from prefect.variables import Variable
 
-from workshop_lab.health import Unhealthy, check_prefect_server
+from workshop_lab import __version__
+from workshop_lab.health import wait_until_healthy
 from workshop_lab.settings import FLOWS_DIR, WORK_POOL
 
-SERVER_WAIT_SECONDS = float(os.environ.get("LAB_SETUP_SERVER_WAIT_SECONDS", "180"))
+FINGERPRINT_VARIABLE = "lab-setup-fingerprint"
 
 # Prefect collections whose block types the course's flows use; registering them makes the
 # blocks show up under Blocks → Add in the UI.
@@ -34,18 +45,6 @@ BLOCK_MODULES: tuple[str, ...] = ()
 
 def log(message: str) -> None:
     print(f"[setup] {message}", flush=True)
-
-
-def wait_for_server(api_url: str) -> None:
-    deadline = time.monotonic() + SERVER_WAIT_SECONDS
-    while True:
-        try:
-            check_prefect_server(api_url)
-            return
-        except Unhealthy as exc:
-            if time.monotonic() > deadline:
-                raise SystemExit(f"[setup] the Prefect server at {api_url} did not become healthy: {exc}")
-            time.sleep(0.25)
 
 
 def ensure_work_pool() -> None:
@@ -81,10 +80,32 @@ def run_prefect_cli(args: list[str], cwd: Path | None = None) -> None:
         os.chdir(previous)
 
 
-def deploy_flows(flows_dir: Path) -> None:
+def flows_fingerprint(flows_dir: Path) -> str:
+    """What the deployments are made from: prefect.yaml, the flow files, the lab's version."""
+    digest = hashlib.sha256(f"{__version__} {os.environ.get('LAB_FLOWS_DIR', '')}".encode())
+    for path in sorted([flows_dir / "prefect.yaml", *flows_dir.rglob("*.py")]):
+        digest.update(str(path.relative_to(flows_dir)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def deployments_are_current(flows_dir: Path, fingerprint: str) -> bool:
+    wanted = {d["name"] for d in yaml.safe_load((flows_dir / "prefect.yaml").read_text())["deployments"]}
+    if Variable.get(FINGERPRINT_VARIABLE, default=None) != fingerprint:
+        return False
+    with get_client(sync_client=True) as client:
+        found = client.read_deployments(deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=sorted(wanted))))
+    return wanted <= {d.name for d in found}
+
+
+def deploy_flows(flows_dir: Path, force: bool = False) -> None:
     # prefect.yaml's pull step reads LAB_FLOWS_DIR: where the worker finds this folder.
     os.environ.setdefault("LAB_FLOWS_DIR", str(flows_dir))
+    fingerprint = flows_fingerprint(flows_dir)
+    if not force and deployments_are_current(flows_dir, fingerprint):
+        log("deployments are up to date with flows/ (./lab deploy forces a redeploy)")
+        return
     run_prefect_cli(["deploy", "--all"], cwd=flows_dir)
+    Variable.set(FINGERPRINT_VARIABLE, fingerprint, overwrite=True)
     log(f"deployed every flow in {flows_dir / 'prefect.yaml'}")
 
 
@@ -94,13 +115,13 @@ def main() -> int:
         print("[setup] PREFECT_API_URL is not set: it must point at the lab's Prefect server", file=sys.stderr)
         return 2
     flows_dir = Path(os.environ.get("LAB_FLOWS_DIR", FLOWS_DIR))
+    wait_until_healthy(api_url)
     started = time.monotonic()
-    wait_for_server(api_url)
     log(f"server healthy at {api_url}")
     ensure_work_pool()
     register_blocks()
-    deploy_flows(flows_dir)
-    log(f"done in {time.monotonic() - started:.1f}s")
+    deploy_flows(flows_dir, force="--force" in sys.argv[1:])
+    log(f"done {time.monotonic() - started:.1f}s after the server was healthy")
     return 0
 
 

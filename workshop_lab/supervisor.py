@@ -123,6 +123,7 @@ class Supervisor:
         proc = subprocess.Popen(
             service.command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env=env, cwd=self.config.home, start_new_session=True,
+            preexec_fn=(lambda: os.nice(service.nice)) if service.nice else None,
         )
         log.close()
         self.pidfile(service.name).write_text(f"{proc.pid} {psutil.Process(proc.pid).create_time()}\n")
