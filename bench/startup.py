@@ -31,6 +31,8 @@ from pathlib import Path
 
 import psutil
 
+from workshop_lab.settings import PORT_SETTINGS
+
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 PREFECT = str(Path(sys.executable).parent / "prefect")
@@ -70,7 +72,7 @@ def bare_server(home: Path) -> float:
 
 def lab_env(home: Path) -> dict[str, str]:
     env = {**os.environ, "LAB_HOME": str(home)}
-    for name in ("PREFECT_PORT", "DASK_SCHEDULER_PORT", "DASK_DASHBOARD_PORT"):
+    for name in PORT_SETTINGS:
         env[name] = str(free_port())
     return env
 

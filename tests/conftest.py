@@ -19,7 +19,7 @@ import pytest
 
 from tests.lab_api import LabHandle
 from workshop_lab.compose import docker_engine
-from workshop_lab.settings import REPO_ROOT
+from workshop_lab.settings import PORT_SETTINGS, REPO_ROOT
 
 REQUIRE_DOCKER = os.environ.get("LAB_REQUIRE_DOCKER") == "1"
 CHROMIUM = os.environ.get("LAB_CHROMIUM", "/usr/bin/chromium")
@@ -32,7 +32,7 @@ def free_port() -> int:
 
 
 def lab_ports() -> dict[str, str]:
-    return {name: str(free_port()) for name in ("PREFECT_PORT", "DASK_SCHEDULER_PORT", "DASK_DASHBOARD_PORT")}
+    return {name: str(free_port()) for name in PORT_SETTINGS}
 
 
 def need(condition: bool, reason: str, required: bool) -> None:
@@ -65,9 +65,7 @@ class EmbeddedLab(LabHandle):
         self.env = {**os.environ, "LAB_HOME": str(home), **lab_ports()}
         self.env.pop("LAB_INSTANCE", None)
         self.home = home
-        super().__init__(api_url=f"http://127.0.0.1:{self.env['PREFECT_PORT']}/api",
-                         ui_url=f"http://localhost:{self.env['PREFECT_PORT']}",
-                         scheduler_address=f"tcp://127.0.0.1:{self.env['DASK_SCHEDULER_PORT']}")
+        super().__init__(self.env)
 
     def cli(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
         result = subprocess.run([sys.executable, "-m", "workshop_lab", *args], env=self.env, cwd=REPO_ROOT,
@@ -123,9 +121,7 @@ class ComposeLab(LabHandle):
         self.env_file.write_text("".join(f"{k}={v}\n" for k, v in {"COMPOSE_PROJECT_NAME": self.project, **self.ports}.items()))
         self.compose = DockerCompose(context=REPO_ROOT, compose_file_name="docker-compose.yml", build=True, wait=True,
                                      env_file=str(self.env_file))
-        super().__init__(api_url=f"http://127.0.0.1:{self.ports['PREFECT_PORT']}/api",
-                         ui_url=f"http://localhost:{self.ports['PREFECT_PORT']}",
-                         scheduler_address=f"tcp://127.0.0.1:{self.ports['DASK_SCHEDULER_PORT']}")
+        super().__init__(self.ports)
 
     def run(self, *args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess:
         """`docker compose ARGS` on this project."""

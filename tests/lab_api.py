@@ -13,9 +13,14 @@ TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 
 class LabHandle:
-    def __init__(self, api_url: str, ui_url: str, scheduler_address: str):
-        self.api_url, self.ui_url, self.scheduler_address = api_url, ui_url, scheduler_address
-        self.http = httpx.Client(base_url=api_url, timeout=30)
+    def __init__(self, ports: dict[str, str]):
+        """`ports`: the lab's port settings (PREFECT_PORT, ...), as the learner's machine reaches them."""
+        self.api_url = f"http://127.0.0.1:{ports['PREFECT_PORT']}/api"
+        self.ui_url = f"http://localhost:{ports['PREFECT_PORT']}"
+        self.scheduler_address = f"tcp://127.0.0.1:{ports['DASK_SCHEDULER_PORT']}"
+        self.upstream_url = f"http://127.0.0.1:{ports['UPSTREAM_PORT']}"
+        self.inbox_url = f"http://127.0.0.1:{ports['INBOX_PORT']}"
+        self.http = httpx.Client(base_url=self.api_url, timeout=30)
 
     def post(self, path: str, body: dict | None = None) -> Any:
         response = self.http.post(path, json=body or {})

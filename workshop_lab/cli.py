@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 from workshop_lab import compose
-from workshop_lab.settings import FIRST_FLOW_DEPLOYMENT, REPO_ROOT, LabConfig, SettingError, env_example
+from workshop_lab.settings import FIRST_FLOW_DEPLOYMENT, PORT_SETTINGS, REPO_ROOT, LabConfig, SettingError, env_example
 from workshop_lab.supervisor import LabError, Supervisor, port_is_free, port_owner
 
 LAB_MEMORY_BYTES = 1.5 * 2**30
@@ -58,6 +58,8 @@ def print_urls(config: LabConfig) -> None:
     say(f"  Prefect API      {config.api_url}")
     say(f"  Dask dashboard   {config.dashboard_url}")
     say(f"  Dask scheduler   {config.scheduler_address}")
+    say(f"  Flaky upstream   {config.upstream_url}  (chaos: {config.upstream_url}/chaos)")
+    say(f"  Webhook inbox    {config.inbox_url}")
 
 
 def run_first_flow(config: LabConfig) -> int:
@@ -198,7 +200,7 @@ def cmd_doctor(args: argparse.Namespace, config: LabConfig) -> int:
     supervisor = Supervisor(config)
     lab_pids = {p.pid for p in supervisor.lab_processes()}
     host = config["LAB_BIND_ADDRESS"]
-    for setting in ("PREFECT_PORT", "DASK_SCHEDULER_PORT", "DASK_DASHBOARD_PORT"):
+    for setting in PORT_SETTINGS:
         port = config.port(setting)
         if port_is_free(host, port):
             say(f"  port {port:<5} ({setting}) free")

@@ -54,7 +54,8 @@ def status(config: LabConfig) -> list[ServiceState]:
         raise LabError(f"docker compose ps failed: {result.stderr.strip()}")
     text = result.stdout.strip()
     rows = json.loads(text) if text.startswith("[") else [json.loads(line) for line in text.splitlines() if line.strip()]
-    urls = {"prefect-server": config.ui_url, "dask-scheduler": config.dashboard_url}
+    urls = {"prefect-server": config.ui_url, "dask-scheduler": config.dashboard_url,
+            "upstream": config.upstream_url, "inbox": config.inbox_url}
     states = []
     for row in sorted(rows, key=lambda r: r.get("Name", "")):
         service, state, health = row.get("Service", "?"), row.get("State", "?"), row.get("Health", "")

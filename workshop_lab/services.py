@@ -50,6 +50,9 @@ def lab_environment(config: LabConfig) -> dict[str, str]:
         "PREFECT_WORKER_QUERY_SECONDS": config["PREFECT_WORKER_QUERY_SECONDS"],
         "DASK_SCHEDULER_ADDRESS": config.scheduler_address,
         "LAB_WAREHOUSE_PATH": str(config.warehouse_path),
+        "LAB_UPSTREAM_URL": f"http://{config.local_host}:{config['UPSTREAM_PORT']}",
+        "LAB_INBOX_URL": f"http://{config.local_host}:{config['INBOX_PORT']}",
+        "SLACK_WEBHOOK_URL": config["SLACK_WEBHOOK_URL"],
         "LAB_FLOWS_DIR": str(FLOWS_DIR),
         "LAB_WORKER_NAME": WORKER_NAME,
         # Every process the lab starts carries this marker, and so do their children:
@@ -95,6 +98,21 @@ def embedded_services(config: LabConfig) -> list[Service]:
             ],
             check=lambda: health.check_dask_workers(config.dashboard_api_url, workers),
             after=("dask-scheduler",),
+        ),
+        Service(
+            name="upstream",
+            command=[sys.executable, "-m", "workshop_lab.upstream", "--host", bind, "--port", config["UPSTREAM_PORT"]],
+            check=lambda: health.check_url(f"http://{config.local_host}:{config['UPSTREAM_PORT']}/health"),
+            url=config.upstream_url,
+            ports=(("UPSTREAM_PORT", config.port("UPSTREAM_PORT")),),
+        ),
+        Service(
+            name="inbox",
+            command=[sys.executable, "-m", "workshop_lab.inbox", "--host", bind, "--port", config["INBOX_PORT"]],
+            check=lambda: health.check_url(f"http://{config.local_host}:{config['INBOX_PORT']}/health"),
+            url=config.inbox_url,
+            ports=(("INBOX_PORT", config.port("INBOX_PORT")),),
+            extra_env={"INBOX_FILE": str(config.home / "inbox" / "messages.jsonl")},
         ),
         Service(
             name="setup",

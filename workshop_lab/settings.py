@@ -43,6 +43,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PREFECT_PORT", "4200", "Prefect server: the UI and the API (http://localhost:PORT)."),
     Setting("DASK_SCHEDULER_PORT", "8786", "Dask scheduler: where flows submit work (tcp://localhost:PORT)."),
     Setting("DASK_DASHBOARD_PORT", "8787", "Dask dashboard (http://localhost:PORT/status)."),
+    Setting("UPSTREAM_PORT", "8700", "The flaky upstream API the course's flows call (http://localhost:PORT; chaos at /chaos)."),
+    Setting("INBOX_PORT", "8701", "The webhook inbox that shows the lab's Slack notifications (http://localhost:PORT)."),
+    Setting(
+        "SLACK_WEBHOOK_URL",
+        "",
+        "A real Slack incoming-webhook URL for the flows' notifications (a secret: .env only). Empty: the lab's inbox.",
+    ),
     Setting("DASK_WORKERS", "2", "How many Dask workers start (compose: docker compose up --scale dask-worker=N also works)."),
     Setting("DASK_WORKER_THREADS", "1", "Threads per Dask worker."),
     Setting("DASK_WORKER_MEMORY_LIMIT", "1GiB", "Memory limit per Dask worker before it spills and pauses."),
@@ -63,6 +70,8 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
+# The settings that are ports the lab listens on.
+PORT_SETTINGS = ("PREFECT_PORT", "DASK_SCHEDULER_PORT", "DASK_DASHBOARD_PORT", "UPSTREAM_PORT", "INBOX_PORT")
 
 
 def read_dotenv(path: Path = DOTENV_FILE) -> dict[str, str]:
@@ -114,7 +123,7 @@ class LabConfig:
         return int(self[name])
 
     def validate(self) -> None:
-        for name in ("PREFECT_PORT", "DASK_SCHEDULER_PORT", "DASK_DASHBOARD_PORT"):
+        for name in PORT_SETTINGS:
             value = self[name]
             if not value.isdigit() or not 0 < int(value) < 65536:
                 raise SettingError(f"{name}={value!r} is not a port number (1-65535). Fix it in your environment or .env.")
@@ -122,9 +131,9 @@ class LabConfig:
             value = self[name]
             if not value.isdigit() or int(value) < 1:
                 raise SettingError(f"{name}={value!r} must be a whole number of at least 1.")
-        ports = [self[n] for n in ("PREFECT_PORT", "DASK_SCHEDULER_PORT", "DASK_DASHBOARD_PORT")]
+        ports = [self[n] for n in PORT_SETTINGS]
         if len(set(ports)) != len(ports):
-            raise SettingError(f"PREFECT_PORT, DASK_SCHEDULER_PORT and DASK_DASHBOARD_PORT must differ (got {', '.join(ports)}).")
+            raise SettingError(f"{', '.join(PORT_SETTINGS)} must all differ (got {', '.join(ports)}).")
 
     # --- addresses, as a process on this machine reaches them ---------------------------
     @property
@@ -156,6 +165,14 @@ class LabConfig:
     @property
     def dashboard_api_url(self) -> str:
         return f"http://{self.local_host}:{self['DASK_DASHBOARD_PORT']}"
+
+    @property
+    def upstream_url(self) -> str:
+        return f"http://localhost:{self['UPSTREAM_PORT']}"
+
+    @property
+    def inbox_url(self) -> str:
+        return f"http://localhost:{self['INBOX_PORT']}"
 
     # --- the embedded lab's state folder -------------------------------------------------
     @property
