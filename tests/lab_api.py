@@ -22,13 +22,23 @@ class LabHandle:
         self.inbox_url = f"http://127.0.0.1:{ports['INBOX_PORT']}"
         self.http = httpx.Client(base_url=self.api_url, timeout=30)
 
+    def request(self, method: str, path: str, body: dict | None = None) -> httpx.Response:
+        """One API call. Like Prefect's own client, retry a 503: the server's answer to a retryable
+        database error (SQLite busy on a loaded laptop), which nothing has committed."""
+        for attempt in range(6):
+            response = self.http.request(method, path, json=body)
+            if response.status_code != 503:
+                break
+            time.sleep(0.5 * 2**attempt)
+        return response
+
     def post(self, path: str, body: dict | None = None) -> Any:
-        response = self.http.post(path, json=body or {})
+        response = self.request("POST", path, body or {})
         response.raise_for_status()
         return response.json() if response.content else None
 
     def get(self, path: str) -> Any:
-        response = self.http.get(path)
+        response = self.request("GET", path)
         response.raise_for_status()
         return response.json()
 

@@ -40,7 +40,10 @@ FINGERPRINT_VARIABLE = "lab-setup-fingerprint"
 
 # Prefect collections whose block types the course's flows use; registering them makes the
 # blocks show up under Blocks → Add in the UI.
-BLOCK_MODULES: tuple[str, ...] = ()
+BLOCK_MODULES: tuple[str, ...] = ("prefect_slack",)
+SLACK_BLOCK = "workshop-slack"            # prefect-slack's SlackWebhook, used by the flows
+FAILURE_NOTIFIER_BLOCK = "workshop-failures"  # what the automation below sends through
+FAILURE_AUTOMATION = "notify-on-failed-flow-runs"
 
 
 def log(message: str) -> None:
@@ -60,6 +63,44 @@ def register_blocks() -> None:
     for module in BLOCK_MODULES:
         run_prefect_cli(["block", "register", "-m", module])
         log(f"registered the blocks of {module}")
+
+
+def slack_webhook_url() -> str:
+    """A real Slack webhook when SLACK_WEBHOOK_URL is set (.env), else the lab's inbox."""
+    return os.environ.get("SLACK_WEBHOOK_URL") or f"{os.environ.get('LAB_INBOX_URL', 'http://127.0.0.1:8701')}/hooks/workshop"
+
+
+def ensure_notifications() -> None:
+    """The Slack block the flows use, and an automation that reports every failed flow run."""
+    from prefect.automations import Automation, EventTrigger, SendNotification
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock
+    from prefect_slack import SlackWebhook
+
+    url = slack_webhook_url()
+    SlackWebhook(url=url).save(SLACK_BLOCK, overwrite=True)
+    notifier_id = CustomWebhookNotificationBlock(
+        name="lab-failures", url=url, method="POST", json_data={"text": "{{subject}}\n{{body}}"},
+        allow_private_urls=True,  # the inbox lives on this machine (or the compose network)
+    ).save(FAILURE_NOTIFIER_BLOCK, overwrite=True)
+    automation = Automation(
+        name=FAILURE_AUTOMATION,
+        description="Sends a Slack message (the lab's inbox by default) whenever a flow run fails.",
+        trigger=EventTrigger(expect={"prefect.flow-run.Failed"}, match={"prefect.resource.id": "prefect.flow-run.*"},
+                             posture="Reactive", threshold=1),
+        actions=[SendNotification(
+            block_document_id=notifier_id,
+            subject="Flow run {{ flow.name }}/{{ flow_run.name }} failed",
+            body="{{ flow_run.state.message }}\n{{ flow_run|ui_url }}",
+        )],
+    )
+    try:
+        existing = Automation.read(name=FAILURE_AUTOMATION)
+        automation.id = existing.id
+        automation.update()
+    except ValueError:
+        automation.create()
+    where = "Slack (SLACK_WEBHOOK_URL)" if os.environ.get("SLACK_WEBHOOK_URL") else url
+    log(f"blocks {SLACK_BLOCK!r} and {FAILURE_NOTIFIER_BLOCK!r} and automation {FAILURE_AUTOMATION!r} send to {where}")
 
 
 def run_prefect_cli(args: list[str], cwd: Path | None = None) -> None:
@@ -120,6 +161,7 @@ def main() -> int:
     log(f"server healthy at {api_url}")
     ensure_work_pool()
     register_blocks()
+    ensure_notifications()
     deploy_flows(flows_dir, force="--force" in sys.argv[1:])
     log(f"done {time.monotonic() - started:.1f}s after the server was healthy")
     return 0
