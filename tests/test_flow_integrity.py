@@ -1,0 +1,74 @@
+"""Every flow file a learner opens keeps the course's promises: it imports, it explains itself,
+its parameters are typed, and every task that calls the network says how it retries.
+
+Loads each file under flows/ (and the exercise solutions) by path, the file path as test id.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from prefect import Flow
+from prefect.tasks import Task
+
+from workshop_lab.settings import FLOWS_DIR
+
+FLOW_FILES = sorted([*FLOWS_DIR.glob("[0-9][0-9]_*.py"), *FLOWS_DIR.glob("exercises/solutions/*.py")])
+# On purpose without Prefect: the "before" picture of section 1.
+PLAIN_PYTHON = {"01_plain_python_pipeline.py"}
+NETWORK_CALL = re.compile(r"\b(httpx|requests|urllib|aiohttp)\b|\.get\(f?[\"']https?:|run_deployment\(")
+
+
+def load(path: Path):
+    name = f"lab_flow_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def members(module, kind):
+    return [obj for obj in vars(module).values() if isinstance(obj, kind) and getattr(obj.fn, "__module__", None) == module.__name__]
+
+
+@pytest.mark.parametrize("path", FLOW_FILES, ids=lambda p: str(p.relative_to(FLOWS_DIR)))
+def test_flow_file_imports_and_explains_itself(path: Path):
+    module = load(path)
+    assert (module.__doc__ or "").strip(), f"{path.name} has no header docstring (what you will learn, how to run it)"
+    assert "__main__" in path.read_text(), f"{path.name} has no `if __name__ == \"__main__\":` block"
+    if path.name in PLAIN_PYTHON:
+        return
+    flows = members(module, Flow)
+    assert flows, f"{path.name} defines no flow"
+    for item in [*flows, *members(module, Task)]:
+        label = f"{path.name}: {type(item).__name__.lower()} {item.name!r}"
+        assert (item.fn.__doc__ or "").strip(), f"{label} has no docstring"
+        signature = inspect.signature(item.fn)
+        untyped = [p.name for p in signature.parameters.values() if p.annotation is inspect.Parameter.empty]
+        assert not untyped, f"{label} has untyped parameters: {untyped}"
+
+
+@pytest.mark.parametrize("path", [p for p in FLOW_FILES if p.name not in PLAIN_PYTHON], ids=lambda p: str(p.relative_to(FLOWS_DIR)))
+def test_tasks_that_call_the_network_have_an_explicit_retry_policy(path: Path):
+    module = load(path)
+    for task in members(module, Task):
+        if NETWORK_CALL.search(inspect.getsource(task.fn)):
+            assert task.retries and task.retries > 0, (
+                f"{path.name}: task {task.name!r} calls the network but sets no retries=: say how it recovers"
+            )
+
+
+def test_every_deployment_entrypoint_exists():
+    import yaml
+
+    config = yaml.safe_load((FLOWS_DIR / "prefect.yaml").read_text())
+    for deployment in config["deployments"]:
+        file, _, function = deployment["entrypoint"].partition(":")
+        module = load(FLOWS_DIR / file)
+        assert isinstance(getattr(module, function, None), Flow), f"{deployment['name']}: {deployment['entrypoint']} is not a flow"
