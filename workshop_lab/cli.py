@@ -93,7 +93,7 @@ def cmd_up(args: argparse.Namespace, config: LabConfig) -> int:
         say(f"The lab is up: every service healthy after {timings['all']:.1f}s.")
     print_urls(config)
     code = 0 if args.no_first_flow else run_first_flow(config)
-    say("Next: open the Prefect UI, then see the course guide in README.md. Stop with ./lab down.")
+    say("Next: open the Prefect UI, then follow docs/workshop-guide.md. Stop with ./lab down.")
     return code
 
 

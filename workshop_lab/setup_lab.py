@@ -5,10 +5,11 @@ Runs as the compose `setup` service and as the embedded lab's `setup` process:
     python -m workshop_lab.setup_lab [--force]
 
 It imports Prefect first and only then waits for the server, so that its import time overlaps
-the server's start-up. Every step is idempotent. Deploying is skipped when the server already has
-every deployment of flows/prefect.yaml and the flows have not changed since the last deploy (a
-fingerprint kept in the Prefect variable `lab-setup-fingerprint`): a restart of the lab then
-waits for nothing but the server. `--force` (`./lab deploy`) always deploys.
+the server's start-up. Every step is idempotent. Blocks, the automation and the deployments are
+skipped when the server already has every deployment of flows/prefect.yaml and nothing they are
+made from changed since the last setup (a fingerprint kept in the Prefect variable
+`lab-setup-fingerprint`): a restart of the lab then waits for little but the server.
+`--force` (`./lab deploy`) always redoes them.
 """
 
 from __future__ import annotations
@@ -121,15 +122,18 @@ def run_prefect_cli(args: list[str], cwd: Path | None = None) -> None:
         os.chdir(previous)
 
 
-def flows_fingerprint(flows_dir: Path) -> str:
-    """What the deployments are made from: prefect.yaml, the flow files, the lab's version."""
-    digest = hashlib.sha256(f"{__version__} {os.environ.get('LAB_FLOWS_DIR', '')}".encode())
+def setup_fingerprint(flows_dir: Path) -> str:
+    """What setup's work is made from: prefect.yaml, the flow files, where notifications go, the lab's version."""
+    digest = hashlib.sha256(__version__.encode())
+    for name in ("LAB_FLOWS_DIR", "LAB_INBOX_URL", "SLACK_WEBHOOK_URL"):
+        digest.update(f"{name}={os.environ.get(name, '')}\0".encode())
     for path in sorted([flows_dir / "prefect.yaml", *flows_dir.rglob("*.py")]):
         digest.update(str(path.relative_to(flows_dir)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
 
-def deployments_are_current(flows_dir: Path, fingerprint: str) -> bool:
+def setup_is_current(flows_dir: Path, fingerprint: str) -> bool:
+    """The last setup used the same inputs, and every deployment of prefect.yaml still exists."""
     wanted = {d["name"] for d in yaml.safe_load((flows_dir / "prefect.yaml").read_text())["deployments"]}
     if Variable.get(FINGERPRINT_VARIABLE, default=None) != fingerprint:
         return False
@@ -138,15 +142,8 @@ def deployments_are_current(flows_dir: Path, fingerprint: str) -> bool:
     return wanted <= {d.name for d in found}
 
 
-def deploy_flows(flows_dir: Path, force: bool = False) -> None:
-    # prefect.yaml's pull step reads LAB_FLOWS_DIR: where the worker finds this folder.
-    os.environ.setdefault("LAB_FLOWS_DIR", str(flows_dir))
-    fingerprint = flows_fingerprint(flows_dir)
-    if not force and deployments_are_current(flows_dir, fingerprint):
-        log("deployments are up to date with flows/ (./lab deploy forces a redeploy)")
-        return
+def deploy_flows(flows_dir: Path) -> None:
     run_prefect_cli(["deploy", "--all"], cwd=flows_dir)
-    Variable.set(FINGERPRINT_VARIABLE, fingerprint, overwrite=True)
     log(f"deployed every flow in {flows_dir / 'prefect.yaml'}")
 
 
@@ -156,13 +153,20 @@ def main() -> int:
         print("[setup] PREFECT_API_URL is not set: it must point at the lab's Prefect server", file=sys.stderr)
         return 2
     flows_dir = Path(os.environ.get("LAB_FLOWS_DIR", FLOWS_DIR))
+    # prefect.yaml's pull step reads LAB_FLOWS_DIR: where the worker finds this folder.
+    os.environ.setdefault("LAB_FLOWS_DIR", str(flows_dir))
     wait_until_healthy(api_url)
     started = time.monotonic()
     log(f"server healthy at {api_url}")
     ensure_work_pool()
-    register_blocks()
-    ensure_notifications()
-    deploy_flows(flows_dir, force="--force" in sys.argv[1:])
+    fingerprint = setup_fingerprint(flows_dir)
+    if "--force" not in sys.argv[1:] and setup_is_current(flows_dir, fingerprint):
+        log("blocks, automation and deployments are up to date with flows/ (./lab deploy redoes them)")
+    else:
+        register_blocks()
+        ensure_notifications()
+        deploy_flows(flows_dir)
+        Variable.set(FINGERPRINT_VARIABLE, fingerprint, overwrite=True)
     log(f"done {time.monotonic() - started:.1f}s after the server was healthy")
     return 0
 
