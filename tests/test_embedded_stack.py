@@ -20,7 +20,7 @@ def test_deployment_run_completes_on_the_dask_workers(embedded_lab):
 
 def test_status_reports_every_service_healthy(embedded_lab):
     result = embedded_lab.cli("status")
-    for service in ("prefect-server", "dask-scheduler", "dask-worker", "prefect-worker"):
+    for service in ("prefect-server", "dask-scheduler", "dask-worker-1", "dask-worker-2", "prefect-worker"):
         assert f"{service}" in result.stdout and "UNHEALTHY" not in result.stdout, result.stdout
 
 

@@ -87,17 +87,22 @@ def embedded_services(config: LabConfig) -> list[Service]:
             url=config.dashboard_url,
             ports=(("DASK_SCHEDULER_PORT", config.port("DASK_SCHEDULER_PORT")), ("DASK_DASHBOARD_PORT", config.port("DASK_DASHBOARD_PORT"))),
         ),
-        Service(
-            name="dask-worker",
-            command=[
-                str(BIN / "dask"), "worker", config.scheduler_address,
-                "--nworkers", str(workers), "--nthreads", config["DASK_WORKER_THREADS"],
-                "--memory-limit", config["DASK_WORKER_MEMORY_LIMIT"],
-                "--host", config.local_host, "--no-dashboard",
-                "--local-directory", str(config.home / "dask"),
-            ],
-            check=lambda: health.check_dask_workers(config.dashboard_api_url, workers),
-            after=("dask-scheduler",),
+        # One process per Dask worker, each in its own session like compose's containers: under
+        # Linux's per-session CPU sharing (autogroup), workers sharing a session share one CPU share.
+        *(
+            Service(
+                name=f"dask-worker-{n}",
+                command=[
+                    str(BIN / "dask"), "worker", config.scheduler_address,
+                    "--name", f"dask-worker-{n}", "--nthreads", config["DASK_WORKER_THREADS"],
+                    "--memory-limit", config["DASK_WORKER_MEMORY_LIMIT"],
+                    "--host", config.local_host, "--no-dashboard",
+                    "--local-directory", str(config.home / "dask"),
+                ],
+                check=lambda: health.check_dask_workers(config.dashboard_api_url, workers),
+                after=("dask-scheduler",),
+            )
+            for n in range(1, workers + 1)
         ),
         Service(
             name="upstream",
