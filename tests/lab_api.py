@@ -102,7 +102,9 @@ class LabHandle:
         assert len(lab_workers) == 2, lab_workers
         assert {row["dask_worker"] for row in rows} <= set(lab_workers), (rows, lab_workers)
 
-        task_states = [t["state"]["type"] for t in self.task_runs(run["id"])]
-        assert task_states == ["COMPLETED"] * items, task_states
+        deadline = time.monotonic() + 30  # task-run states can trail the flow run's by a moment
+        while (task_states := [t["state"]["type"] for t in self.task_runs(run["id"])]) != ["COMPLETED"] * items:
+            assert time.monotonic() < deadline, task_states
+            time.sleep(1)
         return rows
 

@@ -8,6 +8,7 @@ with processes.
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ class Service:
     # Scheduling priority (nice). Everything but the server starts at 10, so that on a 2-core
     # laptop the server's start-up (the longest step) gets the CPU first.
     nice: int = 10
+    # How `down` asks it to stop first (then SIGKILL after a grace period).
+    stop_signal: int = signal.SIGTERM
     extra_env: dict[str, str] = field(default_factory=dict)
 
 
@@ -134,6 +137,7 @@ def embedded_services(config: LabConfig) -> list[Service]:
                 "worker", "start", "--pool", WORK_POOL, "--type", "process", "--name", WORKER_NAME,
             ],
             check=lambda: health.check_prefect_worker(config.api_url, WORKER_NAME),
+            stop_signal=signal.SIGINT,  # `prefect worker start` ignores SIGTERM
             after=("prefect-server", "setup"),
         ),
     ]

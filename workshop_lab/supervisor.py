@@ -217,7 +217,7 @@ class Supervisor:
                 continue
             proc = self.process(name)
             if proc is not None:
-                self._stop_group(proc)
+                self._stop_group(proc, self.by_name[name].stop_signal)
                 stopped.append(name)
             self.pidfile(name).unlink(missing_ok=True)
         if names is None:
@@ -227,8 +227,8 @@ class Supervisor:
         return stopped
 
     @staticmethod
-    def _stop_group(proc: psutil.Process) -> None:
-        """SIGTERM the process's group, then SIGKILL whatever is left after the grace period."""
+    def _stop_group(proc: psutil.Process, first: int = signal.SIGTERM) -> None:
+        """Signal the process's group (SIGTERM unless told), then SIGKILL whatever is left after the grace period."""
         try:
             pgid = os.getpgid(proc.pid)
         except ProcessLookupError:
@@ -238,7 +238,7 @@ class Supervisor:
             members += proc.children(recursive=True)
         except psutil.Error:
             pass
-        for sig in (signal.SIGTERM, signal.SIGKILL):
+        for sig in (first, signal.SIGKILL):
             try:
                 if pgid != os.getpgid(0):
                     os.killpg(pgid, sig)
@@ -251,7 +251,7 @@ class Supervisor:
                     member.send_signal(sig)
                 except psutil.Error:
                     pass
-            _, alive = psutil.wait_procs(members, timeout=STOP_GRACE_SECONDS if sig == signal.SIGTERM else 5)
+            _, alive = psutil.wait_procs(members, timeout=STOP_GRACE_SECONDS if sig != signal.SIGKILL else 5)
             if not alive:
                 return
 
