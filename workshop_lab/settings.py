@@ -21,6 +21,8 @@ DOTENV_FILE = REPO_ROOT / ".env"
 
 # Names that are not settings: the course material refers to them.
 WORK_POOL = "workshop"
+# Section 9's pool, served only by the compose `packaged-worker` (profile `packaging`).
+PACKAGED_WORK_POOL = "workshop-packaged"
 WORKER_NAME = "lab-worker"
 FIRST_FLOW_DEPLOYMENT = "hello-lab/hello-lab"
 

@@ -35,7 +35,7 @@ from prefect.variables import Variable
 
 from workshop_lab import __version__
 from workshop_lab.health import wait_until_healthy
-from workshop_lab.settings import FLOWS_DIR, WORK_POOL
+from workshop_lab.settings import FLOWS_DIR, PACKAGED_WORK_POOL, WORK_POOL
 
 FINGERPRINT_VARIABLE = "lab-setup-fingerprint"
 
@@ -51,13 +51,16 @@ def log(message: str) -> None:
     print(f"[setup] {message}", flush=True)
 
 
-def ensure_work_pool() -> None:
+def ensure_work_pools() -> None:
+    """The lab's pool, and section 9's: `prefect deploy` refuses a deployment whose pool does not
+    exist, and only the compose `packaged-worker` (profile `packaging`) would create that one."""
     with get_client(sync_client=True) as client:
-        try:
-            client.create_work_pool(WorkPoolCreate(name=WORK_POOL, type="process"))
-            log(f"created work pool {WORK_POOL!r} (process)")
-        except ObjectAlreadyExists:
-            log(f"work pool {WORK_POOL!r} exists")
+        for name in (WORK_POOL, PACKAGED_WORK_POOL):
+            try:
+                client.create_work_pool(WorkPoolCreate(name=name, type="process"))
+                log(f"created work pool {name!r} (process)")
+            except ObjectAlreadyExists:
+                log(f"work pool {name!r} exists")
 
 
 def register_blocks() -> None:
@@ -158,7 +161,7 @@ def main() -> int:
     wait_until_healthy(api_url)
     started = time.monotonic()
     log(f"server healthy at {api_url}")
-    ensure_work_pool()
+    ensure_work_pools()
     fingerprint = setup_fingerprint(flows_dir)
     if "--force" not in sys.argv[1:] and setup_is_current(flows_dir, fingerprint):
         log("blocks, automation and deployments are up to date with flows/ (./lab deploy redoes them)")
