@@ -7,8 +7,6 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
-
 import httpx
 import pytest
 
@@ -21,15 +19,6 @@ PLAIN_SCRIPT = REPO_ROOT / "flows" / "01_plain_python_pipeline.py"
 DEPLOYMENT = "negative-engineering/negative-engineering"
 CHAOS = {"fail_next": 2, "malformed_rate": 0.02, "seed": 7}
 REVENUE_STATUSES = {"completed", "shipped"}
-
-
-@pytest.fixture
-def upstream(embedded_lab) -> Iterator[httpx.Client]:
-    """The lab's flaky upstream, calm before and after the test."""
-    with httpx.Client(base_url=embedded_lab.upstream_url, timeout=30) as client:
-        client.post("/chaos/reset").raise_for_status()
-        yield client
-        client.post("/chaos/reset").raise_for_status()
 
 
 def set_chaos(upstream: httpx.Client, **chaos) -> None:

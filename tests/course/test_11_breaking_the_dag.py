@@ -5,8 +5,6 @@ out what the upstream's data dictates and finds exactly those task runs."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-
 import httpx
 import pytest
 
@@ -14,15 +12,6 @@ pytestmark = pytest.mark.stack
 
 DEPLOYMENT = "breaking-the-dag/breaking-the-dag"
 CITY_OF_COUNTRY = {"DE": "Berlin", "NG": "Lagos", "PE": "Lima", "IN": "Mumbai", "NO": "Oslo", "AU": "Sydney", "CA": "Toronto"}
-
-
-@pytest.fixture
-def upstream(embedded_lab) -> Iterator[httpx.Client]:
-    """The lab's upstream, calm before and after the test."""
-    with httpx.Client(base_url=embedded_lab.upstream_url, timeout=30) as client:
-        client.post("/chaos/reset").raise_for_status()
-        yield client
-        client.post("/chaos/reset").raise_for_status()
 
 
 def what_the_data_dictates(upstream: httpx.Client, max_orders: int, page_size: int, return_alert_rate: float) -> dict:
