@@ -3,6 +3,8 @@ started by `./lab up` as local processes, and stopped by `./lab down` without le
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 pytestmark = pytest.mark.stack
@@ -25,10 +27,13 @@ def test_status_reports_every_service_healthy(embedded_lab):
 
 
 def test_up_twice_starts_no_second_copy(embedded_lab):
-    before = sorted(embedded_lab.processes())
+    def service_pids() -> dict[str, int]:
+        return {s["name"]: s["pid"] for s in json.loads(embedded_lab.cli("status", "--json").stdout)}
+
+    before = service_pids()
     result = embedded_lab.cli("up", "--no-first-flow")
     assert "already running" in result.stdout, result.stdout
-    assert sorted(embedded_lab.processes()) == before
+    assert service_pids() == before, "a second `up` must keep the running services, not start copies"
 
 
 def test_down_leaves_no_process_up_keeps_history_and_reset_wipes_it(fresh_embedded_lab):
