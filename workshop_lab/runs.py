@@ -11,7 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from prefect import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
 
@@ -53,9 +53,3 @@ def table_artifact(flow_run_id: UUID, key: str) -> list[dict[str, Any]]:
             data = artifact.data
             return json.loads(data) if isinstance(data, str) else list(data or [])
     return []
-
-
-def flow_runs(ids: list[UUID] | None = None, limit: int = 200) -> list[FlowRun]:
-    with get_client(sync_client=True) as client:
-        flow_run_filter = FlowRunFilter(id=FlowRunFilterId(any_=ids)) if ids else None
-        return client.read_flow_runs(flow_run_filter=flow_run_filter, limit=limit)
