@@ -111,7 +111,9 @@ docker rm "$pg1" >/dev/null
 
 log "restart on the same volume"
 start_pg "$pg2"
-docker logs "$pg2" 2>&1 | grep -q 'skipping initialization' || die "$pg2 re-initialised the volume"
+# Capture first: under pipefail, `docker logs | grep -q` fails when grep exits early (SIGPIPE).
+pg2_log="$(docker logs "$pg2" 2>&1)"
+grep -q 'skipping initialization' <<<"$pg2_log" || die "$pg2 re-initialised the volume"
 [ "$(psql_in_container "$pg2" prefect 'SELECT note FROM standin_probe WHERE id = 1')" = "survives restart" ] \
     || die "data did not survive the restart"
 log "data survived the restart"
