@@ -10,7 +10,9 @@ What you will learn
 - The history lands in the lab's DuckDB warehouse (`LAB_WAREHOUSE_PATH`), where SQL does the
   analytics: success rate, duration percentiles (p50/p90) and retries, per flow. The file is opened
   only for the write and closed at once, because other processes (the next flow, your notebook) use
-  the same file and DuckDB lets only one process write it at a time.
+  the same file and DuckDB lets only one process write it at a time. While it writes, it holds the
+  warehouse's writer lock (`workshop_lab.warehouse.writer_lock`): if the ELT pipeline is writing,
+  this flow waits for it (and says so in its log) instead of failing on DuckDB's file lock.
 - The result is published as artifacts on the run's page: a table (one row per flow) and a short
   markdown summary.
 
@@ -19,7 +21,7 @@ How to run it
   `./lab run workflow-analytics/workflow-analytics` and open the run's page → Artifacts, or the UI's
   Artifacts page → workflow-analytics.
 - Query the warehouse yourself, once the run is done:
-      .venv/bin/python -c "import duckdb; print(duckdb.connect('.lab/warehouse/lab.duckdb', read_only=True)
+      .venv/bin/python -c "import duckdb; print(duckdb.connect('.lab/warehouse/warehouse.duckdb', read_only=True)
           .sql('select * from prefect_history.flow_stats'))"
   (the path is LAB_WAREHOUSE_PATH; `./lab status` shows it).
 - As a plain script against the lab's server: `.venv/bin/python flows/12_workflow_analytics.py`
@@ -43,6 +45,8 @@ from prefect import flow, get_client, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.client.schemas.sorting import FlowRunSort, TaskRunSort
 from pydantic import Field
+
+from workshop_lab.warehouse import writer_lock
 
 # The lab sets LAB_WAREHOUSE_PATH for every process that runs flows; outside the lab, a temp file.
 WAREHOUSE_PATH = Path(os.environ.get("LAB_WAREHOUSE_PATH", Path(tempfile.gettempdir()) / "workflow-lab" / "warehouse.duckdb"))
@@ -159,7 +163,8 @@ select * from final order by runs desc, flow_name
 def load_warehouse(flow_runs: list[dict[str, Any]], task_runs: list[dict[str, Any]], path: str) -> list[dict[str, Any]]:
     """Replace the history tables in the DuckDB file, compute per-flow statistics, return them."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect(path) as con:  # closed at the end of the block: the file is free again
+    # One writer at a time: wait for the lock, then open; both are released at the end of the block.
+    with writer_lock(path, purpose="workflow-analytics: load_warehouse", log=print), duckdb.connect(path) as con:
         con.execute("create schema if not exists prefect_history")
         con.execute("""create or replace table prefect_history.flow_runs (
             id varchar primary key, flow_name varchar, deployment_id varchar, state_type varchar, state_name varchar,

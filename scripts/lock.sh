@@ -4,6 +4,7 @@
 # image, the embedded venv and CI install from. Run it after changing a dependency range.
 #   requirements.lock      runtime: every lab service (the image and `./lab up`)
 #   requirements-dev.lock  runtime + the test suite (`./lab test`), the same runtime pins
+#   airbyte/requirements.lock  PyAirbyte + source-faker, a venv of their own (.venv-airbyte, /opt/airbyte-venv)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON_VERSION=${PYTHON_VERSION:-3.11}
@@ -14,3 +15,6 @@ uv pip compile pyproject.toml --python-version "${PYTHON_VERSION}" --generate-ha
 echo "Resolving test dependencies on top of the same runtime pins"
 uv pip compile pyproject.toml --extra dev --constraint requirements.lock \
     --python-version "${PYTHON_VERSION}" --generate-hashes --no-header --output-file requirements-dev.lock
+echo "Resolving the Airbyte environment (PyAirbyte + source-faker, its own venv)"
+uv pip compile airbyte/requirements.in --override airbyte/overrides.txt \
+    --python-version "${PYTHON_VERSION}" --generate-hashes --no-header --output-file airbyte/requirements.lock

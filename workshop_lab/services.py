@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workshop_lab import health
-from workshop_lab.settings import FLOWS_DIR, WORKER_NAME, WORK_POOL, LabConfig
+from workshop_lab.settings import FLOWS_DIR, SNOWFLAKE_SETTINGS, WORKER_NAME, WORK_POOL, LabConfig
 
 BIN = Path(sys.executable).parent
 
@@ -56,6 +56,10 @@ def lab_environment(config: LabConfig) -> dict[str, str]:
         "LAB_UPSTREAM_URL": f"http://{config.local_host}:{config['UPSTREAM_PORT']}",
         "LAB_INBOX_URL": f"http://{config.local_host}:{config['INBOX_PORT']}",
         "SLACK_WEBHOOK_URL": config["SLACK_WEBHOOK_URL"],
+        **{name: config[name] for name in SNOWFLAKE_SETTINGS},
+        "AIRBYTE_URL": f"http://{config.local_host}:{config['AIRBYTE_PORT']}",
+        "AIRBYTE_USERNAME": config["AIRBYTE_USERNAME"],
+        "AIRBYTE_PASSWORD": config["AIRBYTE_PASSWORD"],
         "LAB_FLOWS_DIR": str(FLOWS_DIR),
         "LAB_WORKER_NAME": WORKER_NAME,
         # Every process the lab starts carries this marker, and so do their children:

@@ -68,11 +68,24 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("POSTGRES_DB", "prefect", "Postgres database name for Prefect.", scope="compose"),
     Setting("LAB_IMAGE", "workflow-orchestration-lab:0.1.0", "Tag of the one image every Python service runs.", scope="compose"),
     Setting("POSTGRES_IMAGE", "postgres:15.10-bookworm", "Postgres image for Prefect's database.", scope="compose"),
+    # The ELT pipeline's Snowflake option (flows/13_elt.py target="snowflake"; dbt_project/profiles.yml).
+    Setting("SNOWFLAKE_ACCOUNT", "", "Snowflake account identifier (e.g. xy12345.eu-central-1). Empty: the ELT pipeline uses DuckDB only."),
+    Setting("SNOWFLAKE_USER", "", "Snowflake user for the ELT pipeline."),
+    Setting("SNOWFLAKE_PASSWORD", "", "Snowflake password (a secret: .env only)."),
+    Setting("SNOWFLAKE_ROLE", "", "Snowflake role (empty: the user's default)."),
+    Setting("SNOWFLAKE_WAREHOUSE", "", "Snowflake virtual warehouse that runs the loads and dbt."),
+    Setting("SNOWFLAKE_DATABASE", "", "Snowflake database: raw tables in its RAW schema, dbt's models beside them."),
+    Setting("SNOWFLAKE_SCHEMA", "ANALYTICS", "Snowflake schema dbt builds into when no folder schema applies."),
+    # The Airbyte platform (docker compose --profile airbyte; airbyte/platform/compose.yaml).
+    Setting("AIRBYTE_PORT", "8000", "Airbyte's UI and API on the host (http://localhost:PORT), when the airbyte profile runs."),
+    Setting("AIRBYTE_USERNAME", "airbyte", "Airbyte's basic-auth user (the compose release)."),
+    Setting("AIRBYTE_PASSWORD", "password", "Airbyte's basic-auth password. Local learning only: change it in .env."),
     Setting("LAB_HOME", ".lab", "State folder of the embedded lab: Prefect's database, results, warehouse, logs (relative to the repo).", scope="embedded"),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
 # The settings that are ports the lab listens on.
+SNOWFLAKE_SETTINGS = tuple(s.name for s in SETTINGS if s.name.startswith("SNOWFLAKE_"))
 PORT_SETTINGS = ("PREFECT_PORT", "DASK_SCHEDULER_PORT", "DASK_DASHBOARD_PORT", "UPSTREAM_PORT", "INBOX_PORT")
 
 
