@@ -13,7 +13,11 @@ echo "Resolving runtime dependencies for Python ${PYTHON_VERSION}"
 uv pip compile pyproject.toml --python-version "${PYTHON_VERSION}" --generate-hashes \
     --no-header --output-file requirements.lock
 echo "Resolving test dependencies on top of the same runtime pins"
-uv pip compile pyproject.toml --extra dev --constraint requirements.lock \
+# dbt-snowflake 1.11 caps certifi below 2025.4.26 (a stale cap); the test venv keeps the runtime's
+# certifi instead, so runtime pins stay identical everywhere.
+overrides="$(mktemp)"; trap 'rm -f "$overrides"' EXIT
+grep -E '^certifi==' requirements.lock | sed 's/ .*//' > "$overrides"
+uv pip compile pyproject.toml --extra dev --constraint requirements.lock --override "$overrides" \
     --python-version "${PYTHON_VERSION}" --generate-hashes --no-header --output-file requirements-dev.lock
 echo "Resolving the Airbyte environment (PyAirbyte + source-faker, its own venv)"
 uv pip compile airbyte/requirements.in --override airbyte/overrides.txt \

@@ -1,0 +1,74 @@
+"""One writer at a time: the warehouse's writer lock (workshop_lab/warehouse.py) holds across
+processes, makes a second writer wait and name the holder, gives up with a clear message, and is
+released by the kernel when its holder dies (a crashed flow never leaves the file locked)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import duckdb
+import pytest
+
+from workshop_lab.warehouse import WarehouseLocked, writer_lock
+
+HOLDER = """
+import sys, time
+from workshop_lab.warehouse import writer_lock
+with writer_lock(sys.argv[1], purpose="holder-process"):
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
+@pytest.fixture
+def held_by_another_process(tmp_path):
+    path = tmp_path / "warehouse.duckdb"
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    yield path, holder
+    holder.kill()
+    holder.wait()
+
+
+def test_a_second_writer_waits_then_gives_up_naming_the_holder(held_by_another_process):
+    path, holder = held_by_another_process
+    said = []
+    started = time.monotonic()
+    with pytest.raises(WarehouseLocked) as error:
+        with writer_lock(path, purpose="second", wait_seconds=1.5, log=said.append):
+            pass
+    assert time.monotonic() - started >= 1.5
+    message = str(error.value)
+    assert "holder-process" in message and f"pid {holder.pid}" in message and "retry" in message, message
+    assert said and "waiting for it" in said[0], said
+
+
+def test_the_lock_is_released_when_its_holder_dies(held_by_another_process):
+    path, holder = held_by_another_process
+    holder.kill()
+    holder.wait()
+    started = time.monotonic()
+    with writer_lock(path, purpose="after the crash", wait_seconds=5):
+        pass
+    assert time.monotonic() - started < 2
+
+
+def test_writers_in_turn_never_hit_duckdbs_own_file_lock(tmp_path):
+    """Eight processes append to one DuckDB file at once, each under the lock: all rows arrive."""
+    path = tmp_path / "warehouse.duckdb"
+    duckdb.connect(str(path)).execute("create table t (writer int, n int)").close()
+    script = """
+import sys, duckdb
+from workshop_lab.warehouse import writer_lock
+for n in range(5):
+    with writer_lock(sys.argv[1], purpose=f"writer {sys.argv[2]}"), duckdb.connect(sys.argv[1]) as con:
+        con.execute("insert into t values (?, ?)", [int(sys.argv[2]), n])
+"""
+    writers = [subprocess.Popen([sys.executable, "-c", script, str(path), str(i)], stderr=subprocess.PIPE, text=True)
+               for i in range(8)]
+    for writer in writers:
+        assert writer.wait(120) == 0, writer.stderr.read()
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert con.execute("select count(*), count(distinct (writer, n)) from t").fetchone() == (40, 40)
