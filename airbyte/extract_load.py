@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -72,12 +73,15 @@ def make_cache(args: argparse.Namespace):
         if missing:
             raise SystemExit(f"target snowflake needs {', '.join(missing)} in .env (see .env.example)")
         config = {key: os.environ[var] for key, var in spec["config_from_env"].items()}
-        return SnowflakeCache(schema_name=spec["schema"], **config)
+        return SnowflakeCache(schema_name=spec["schema"], cache_dir=Path(tempfile.mkdtemp(prefix="airbyte-staging-")), **config)
     if args.raw_db is None:
         raise SystemExit("--raw-db is required for target duckdb")
     args.raw_db.parent.mkdir(parents=True, exist_ok=True)
     spec = yaml.safe_load((HERE / "destination-duckdb.yaml").read_text())
-    return ab.DuckDBCache(db_path=str(args.raw_db), schema_name=spec["schema"])
+    # PyAirbyte stages batches in files under cache_dir before loading them: beside the raw file,
+    # never the working directory (a flow's is flows/, read-only in Docker).
+    return ab.DuckDBCache(db_path=str(args.raw_db), schema_name=spec["schema"],
+                          cache_dir=args.raw_db.parent / "airbyte-staging")
 
 
 def raw_counts(cache, streams: list[str]) -> dict[str, dict]:

@@ -72,6 +72,11 @@ class LabHandle:
                 return runs
             offset += 200
 
+    def run_logs(self, flow_run_id: str) -> str:
+        """A flow run's log lines (the first 200), for assertion messages."""
+        logs = self.post("/logs/filter", {"logs": {"flow_run_id": {"any_": [flow_run_id]}}, "limit": 200, "sort": "TIMESTAMP_ASC"})
+        return "\n".join(entry["message"] for entry in logs)
+
     def task_runs(self, flow_run_id: str) -> list[dict]:
         return self.post("/task_runs/filter", {"flow_runs": {"id": {"any_": [flow_run_id]}}, "limit": 200})
 

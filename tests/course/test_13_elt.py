@@ -52,8 +52,7 @@ def row_counts(lab, run_id: str) -> dict[str, dict]:
 
 
 def run_logs(lab, run_id: str) -> str:
-    logs = lab.post("/logs/filter", {"logs": {"flow_run_id": {"any_": [run_id]}}, "limit": 200, "sort": "TIMESTAMP_ASC"})
-    return "\n".join(entry["message"] for entry in logs)
+    return lab.run_logs(run_id)
 
 
 @pytest.fixture(scope="module")
