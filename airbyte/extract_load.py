@@ -160,7 +160,7 @@ def main(argv: list[str]) -> int:
     executable = Path(sys.executable).with_name(source_spec["connector"])
     if not executable.exists():
         raise SystemExit(f"{executable} is missing: the Airbyte environment is incomplete; "
-                         "`./lab doctor` tells how to rebuild it")
+                         "delete .venv-airbyte/ and run ./lab up to rebuild it (in Docker: rebuild the lab image)")
     source = ab.get_source(source_spec["connector"], config=config, local_executable=str(executable),
                            streams=streams)
     cache = make_cache(args)
