@@ -39,6 +39,11 @@ import yaml  # noqa: E402  (after the environment above)
 
 HERE = Path(__file__).resolve().parent
 RESULT_PREFIX = "ELT_RESULT "
+# The pinned connector's spec and catalog, captured once (`--capture-metadata`) and shipped beside
+# its config. PyAirbyte would otherwise start the connector twice more before each sync (`spec` to
+# validate the config, `discover` for the catalog): several seconds of interpreter start-up each,
+# the largest fixed cost of a sync (bench/elt.py). The config is still validated, against the file.
+METADATA_SUFFIX = ".metadata.json"
 
 # The faults --inject-bad-records writes, in turn: (stream, SQL assignment, what the quarantine says).
 FAULTS = [
@@ -59,7 +64,45 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--streams", default="", help="comma-separated (default: all in the yaml)")
     parser.add_argument("--full-refresh", action="store_true", help="ignore the saved state")
     parser.add_argument("--inject-bad-records", type=int, default=0)
+    parser.add_argument("--capture-metadata", action="store_true",
+                        help="ask the installed connector for its spec and catalog, save them, and exit")
+    parser.add_argument("--live-metadata", action="store_true",
+                        help="ignore the saved spec and catalog: ask the connector (slower)")
     return parser.parse_args(argv)
+
+
+def connector_version(name: str) -> str:
+    from importlib.metadata import version
+
+    return version(f"airbyte-{name}")
+
+
+def use_saved_metadata(source, metadata_file: Path) -> bool:
+    """Give PyAirbyte the saved spec and catalog, if they belong to the installed connector."""
+    from airbyte_protocol.models import AirbyteCatalog, ConnectorSpecification
+
+    if not metadata_file.exists():
+        return False
+    saved = json.loads(metadata_file.read_text())
+    if saved.get("connector_version") != connector_version(saved["connector"]):
+        print(f"{metadata_file.name} is for version {saved.get('connector_version')}, the installed connector is "
+              f"{connector_version(saved['connector'])}: asking the connector (run --capture-metadata to refresh)")
+        return False
+    # PyAirbyte keeps both on the source once it has asked; there is no public setter.
+    source._spec = ConnectorSpecification.model_validate(saved["spec"])
+    source._discovered_catalog = AirbyteCatalog.model_validate(saved["catalog"])
+    return True
+
+
+def capture_metadata(source, name: str, metadata_file: Path) -> None:
+    saved = {
+        "connector": name,
+        "connector_version": connector_version(name),
+        "spec": json.loads(source._get_spec(force_refresh=True).model_dump_json(exclude_none=True)),
+        "catalog": json.loads(source.discovered_catalog.model_dump_json(exclude_none=True)),
+    }
+    metadata_file.write_text(json.dumps(saved, indent=1) + "\n")
+    print(f"saved {name} {saved['connector_version']}'s spec and catalog to {metadata_file}")
 
 
 def make_cache(args: argparse.Namespace):
@@ -161,8 +204,14 @@ def main(argv: list[str]) -> int:
     if not executable.exists():
         raise SystemExit(f"{executable} is missing: the Airbyte environment is incomplete; "
                          "delete .venv-airbyte/ and run ./lab up to rebuild it (in Docker: rebuild the lab image)")
-    source = ab.get_source(source_spec["connector"], config=config, local_executable=str(executable),
-                           streams=streams)
+    source = ab.get_source(source_spec["connector"], config=config, local_executable=str(executable))
+    metadata_file = args.source.with_name(args.source.stem + METADATA_SUFFIX)
+    if args.capture_metadata:
+        capture_metadata(source, source_spec["connector"], metadata_file)
+        return 0
+    if not args.live_metadata:
+        use_saved_metadata(source, metadata_file)
+    source.select_streams(streams)
     cache = make_cache(args)
     before = raw_counts(cache, streams)
     result = source.read(cache=cache, force_full_refresh=args.full_refresh)
