@@ -23,9 +23,11 @@ records; extract-load peaks at <= 1 GB at 1M records. Reports medians and within
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -99,8 +101,11 @@ def tree_rss(root: psutil.Process) -> int:
 
 def run_measured(command: list[str] | str, *, env: dict[str, str], cwd: Path, stdout: Any,
                  stderr: Any, shell: bool = False) -> dict[str, Any]:
-    """Run to completion; wall seconds, exit code and peak summed RSS of the process tree."""
+    """Run to completion; wall seconds, CPU seconds, exit code and peak summed RSS of the process tree."""
     peak = 0
+    # CPU of every descendant that was waited for (a tree that reaps its own children counts whole):
+    # with wall seconds it tells work from waiting, which matters on 2 busy cores.
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.Popen(command, env=env, cwd=cwd, stdout=stdout, stderr=stderr, shell=shell)
     root = psutil.Process(proc.pid)
@@ -118,7 +123,9 @@ def run_measured(command: list[str] | str, *, env: dict[str, str], cwd: Path, st
     seconds = time.perf_counter() - started
     done.set()
     sampler.join()
-    return {"seconds": seconds, "returncode": returncode, "peak_rss_mb": peak / 2**20}
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+    return {"seconds": seconds, "cpu_seconds": cpu, "returncode": returncode, "peak_rss_mb": peak / 2**20}
 
 
 def tail(path: Path, lines: int = 30) -> str:
@@ -297,6 +304,8 @@ def bench_size(ws: Workspace, count: int, rounds: int) -> dict[str, Any]:
         "duckdb_insert_wall_s": median(ddb_wall),
         "dbt_build_s": median(seconds("dbt_build")),
     }
+    cpu_median_s = {name: round(median([s["cpu_seconds"] for s in runs]), 2) for name, runs in samples.items()}
+    cpu_median_s["connector_to_file"] = round(saved["cpu_seconds"], 2)
     rows_per_s = {
         "connector_alone": total / med["connector_alone_s"],
         "connector_to_file": total / med["connector_to_file_s"],
@@ -323,6 +332,7 @@ def bench_size(ws: Workspace, count: int, rounds: int) -> dict[str, Any]:
         "rows_per_s": {k: round(v) for k, v in rows_per_s.items()},
         "ratios": {k: round(v, 2) for k, v in ratios.items()},
         "peak_rss_mb": {k: round(v) for k, v in peaks.items()},
+        "cpu_median_s": cpu_median_s,
         "samples": {name: [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in s.items() if k != "records"}
                            for s in runs] for name, runs in samples.items()},
         "duckdb_insert_engine": samples["duckdb_insert"][0]["duckdb_version"] if samples["duckdb_insert"] else None,
@@ -338,6 +348,12 @@ def versions() -> dict[str, str]:
                          capture_output=True, text=True, check=True).stdout.split()
     return {**{f"airbyte_venv:{k}": v for k, v in found.items()},
             "dbt-core": dbt[0], "dbt-duckdb": dbt[1], "lab_venv:duckdb": dbt[2]}
+
+
+def code_under_test() -> dict[str, str]:
+    """The commit and extract_load.py's hash: the loader may change between two runs of this bench."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    return {"git_head": commit, "extract_load_sha256": hashlib.sha256(EXTRACT_LOAD.read_bytes()).hexdigest()[:16]}
 
 
 def print_table(sizes: list[dict[str, Any]]) -> None:
@@ -362,6 +378,7 @@ def main() -> int:
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",") if size]
 
+    code_at_start = code_under_test()
     root = Path(tempfile.mkdtemp(prefix="bench-elt-"))
     try:
         ws = Workspace(root)
@@ -391,6 +408,8 @@ def main() -> int:
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                     "memory_gb": round(psutil.virtual_memory().total / 1e9, 1), "load_average_at_end": os.getloadavg()},
         "versions": versions(),
+        "code_at_start": code_at_start,
+        "code_at_end": code_under_test(),
         "source_config": {k: v for k, v in yaml.safe_load(SOURCE_SPEC.read_text())["config"].items() if k != "count"},
         "rounds": args.rounds,
         "method": {
@@ -400,6 +419,7 @@ def main() -> int:
             "duckdb_insert": "duckdb (airbyte venv) read_ndjson of the saved messages, RECORDs only, into 3 typed tables; in-process seconds",
             "dbt_build": "dbt build on a fresh warehouse file, the raw file attached read-only",
             "peak_rss": f"summed RSS of the process tree, sampled every {SAMPLE_SECONDS} s (psutil)",
+            "cpu": "user+sys seconds of the process tree (getrusage RUSAGE_CHILDREN around each run)",
             "ratios": "median over rounds of each round's ratio",
         },
         "targets": targets,

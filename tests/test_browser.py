@@ -45,6 +45,8 @@ def test_ui_shows_the_deployment_and_a_completed_run(lab, page):
     assert run["state"]["type"] == "COMPLETED", run["state"]
 
     page.goto(f"{lab.ui_url}/deployments", wait_until="domcontentloaded")
+    # The course has more deployments than the list's first page holds: search, as a learner would.
+    page.get_by_placeholder("Search deployments").fill("hello-lab")
     page.get_by_text("hello-lab", exact=True).first.wait_for(timeout=30_000)
 
     page.goto(f"{lab.ui_url}/runs/flow-run/{run['id']}", wait_until="domcontentloaded")
