@@ -19,7 +19,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,15 +27,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+from _common import free_port  # bench/ is on sys.path when a bench runs as a script
+
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 FLOW_FILE = REPO / "flows" / "06_async.py"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def answers(url: str, expected: bytes | None = None) -> bool:

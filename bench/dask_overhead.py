@@ -29,7 +29,6 @@ import platform
 import pstats
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,15 +38,11 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Callable
 
+from _common import free_port  # bench/ is on sys.path when a bench runs as a script
+
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 FLOW_FILE = REPO / "flows" / "08_dask.py"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for(check: Callable[[], bool], what: str, timeout: float = 180) -> None:

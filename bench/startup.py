@@ -20,7 +20,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,16 +32,12 @@ import psutil
 
 from workshop_lab.settings import PORT_SETTINGS
 
+from _common import free_port  # bench/ is on sys.path when a bench runs as a script
+
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 PREFECT = str(Path(sys.executable).parent / "prefect")
 IDLE_SETTLE_SECONDS = 20
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def healthy(url: str) -> bool:

@@ -11,13 +11,13 @@ LAB_REQUIRE_DOCKER=1 does not turn that honest skip into a failure.
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from tests.airbyte_contract_fake import AirbyteContractFake
+from tests.conftest import free_port
 from workshop_lab.airbyte_api import (
     AirbyteAuthError,
     AirbyteClient,
@@ -29,12 +29,6 @@ from workshop_lab.airbyte_platform import DEFAULT_CONNECTION, bootstrap, main, s
 
 NO_PLATFORM_REASON = ("Airbyte platform images cannot be pulled here (no registry): start "
                       "`docker compose --profile airbyte up` where they can and set AIRBYTE_URL")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
