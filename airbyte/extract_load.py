@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -66,6 +67,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--inject-bad-records", type=int, default=0)
     parser.add_argument("--capture-metadata", action="store_true",
                         help="ask the installed connector for its spec and catalog, save them, and exit")
+    parser.add_argument("--loader", choices=["direct", "pyairbyte"], default="direct",
+                        help="duckdb target: the connector straight into DuckDB (default, duckdb_loader.py) "
+                             "or PyAirbyte's DuckDB cache (slower; kept to compare). Snowflake always uses PyAirbyte.")
     parser.add_argument("--live-metadata", action="store_true",
                         help="ignore the saved spec and catalog: ask the connector (slower)")
     return parser.parse_args(argv)
@@ -127,62 +131,190 @@ def make_cache(args: argparse.Namespace):
                           cache_dir=args.raw_db.parent / "airbyte-staging")
 
 
-def raw_counts(cache, streams: list[str]) -> dict[str, dict]:
-    """Rows and the latest extraction time per raw table (zero rows for a table not made yet)."""
-    from sqlalchemy import text
+class Sql:
+    """One small query interface over a DuckDB connection (direct loader) or a PyAirbyte cache's
+    SQLAlchemy connection (PyAirbyte loader), so counting and fault injection are written once.
+    Queries name their parameters `:name`."""
 
+    def __init__(self, con, duckdb: bool):
+        self.con, self.duckdb = con, duckdb
+
+    def rows(self, query: str, **params) -> list[tuple]:
+        if self.duckdb:
+            return self.con.execute(re.sub(r"(?<!:):(\w+)", r"$\1", query), params or None).fetchall()
+        from sqlalchemy import text
+
+        result = self.con.execute(text(query), params)
+        return [tuple(row) for row in result] if result.returns_rows else []
+
+    def scalar(self, query: str, **params):
+        rows = self.rows(query, **params)
+        return rows[0][0] if rows else None
+
+    def table_exists(self, schema: str, table: str) -> bool:
+        return bool(self.scalar("select count(*) from information_schema.tables where lower(table_schema) = lower(:s) "
+                                "and lower(table_name) = lower(:t)", s=schema, t=table))
+
+    def commit(self) -> None:
+        if self.duckdb:
+            self.con.execute("checkpoint")
+        else:
+            self.con.commit()
+
+
+def raw_counts(sql: Sql, schema: str, streams: list[str]) -> dict[str, dict]:
+    """Rows and the latest extraction time per raw table (zero rows for a table not made yet)."""
     counts = {}
-    with cache.processor.get_sql_connection() as con:
-        for stream in streams:
-            table = f"{cache.schema_name}.{stream}"
-            try:
-                rows, latest = con.execute(text(f"select count(*), max(_airbyte_extracted_at) from {table}")).one()
-            except Exception:  # the table does not exist before the first sync
-                con.rollback()
-                rows, latest = 0, None
-            counts[stream] = {"rows": rows, "latest_extracted_at": latest}
+    for stream in streams:
+        if sql.table_exists(schema, stream):
+            rows, latest = sql.rows(f"select count(*), max(_airbyte_extracted_at) from {schema}.{stream}")[0]
+        else:
+            rows, latest = 0, None
+        counts[stream] = {"rows": rows, "latest_extracted_at": latest}
     return counts
 
 
-def rows_loaded_since(cache, streams: list[str], before: dict[str, dict]) -> dict[str, int]:
+def rows_loaded_since(sql: Sql, schema: str, streams: list[str], before: dict[str, dict]) -> dict[str, int]:
     """Raw rows this run wrote (inserted or updated), by their extraction time."""
-    from sqlalchemy import text
-
     loaded = {}
-    with cache.processor.get_sql_connection() as con:
-        for stream in streams:
-            since = before[stream]["latest_extracted_at"]
-            where = "" if since is None else " where _airbyte_extracted_at > :since"
-            loaded[stream] = con.execute(text(f"select count(*) from {cache.schema_name}.{stream}{where}"),
-                                         {"since": since}).scalar()
+    for stream in streams:
+        since = before[stream]["latest_extracted_at"]
+        if since is None:
+            loaded[stream] = sql.scalar(f"select count(*) from {schema}.{stream}")
+        else:
+            loaded[stream] = sql.scalar(f"select count(*) from {schema}.{stream} where _airbyte_extracted_at > :since",
+                                        since=since)
     return loaded
 
 
-def inject_faults(cache, how_many: int, before: dict[str, dict]) -> list[dict]:
+def inject_faults(sql: Sql, schema: str, how_many: int, before: dict[str, dict]) -> list[dict]:
     """Corrupt `how_many` of the rows this run loaded, in turn through FAULTS; log each one."""
-    from sqlalchemy import text
-
-    schema = cache.schema_name
     injected = []
-    with cache.processor.get_sql_connection() as con:
-        con.execute(text(f"create table if not exists {schema}._lab_injected_faults "
-                         "(stream varchar, raw_id varchar, fault varchar, injected_at timestamp default current_timestamp)"))
-        for n in range(how_many):
-            stream, assignment, fault = FAULTS[n % len(FAULTS)]
-            since = before.get(stream, {}).get("latest_extracted_at")
-            where = "_airbyte_raw_id not in (select raw_id from {s}._lab_injected_faults)".format(s=schema)
-            if since is not None:
-                where += " and _airbyte_extracted_at > :since"
-            raw_id = con.execute(text(f"select _airbyte_raw_id from {schema}.{stream} where {where} "
-                                      "order by _airbyte_raw_id limit 1"), {"since": since}).scalar()
-            if raw_id is None:  # this run loaded nothing (more) to corrupt in that stream
-                continue
-            con.execute(text(f"update {schema}.{stream} set {assignment} where _airbyte_raw_id = :raw_id"), {"raw_id": raw_id})
-            con.execute(text(f"insert into {schema}._lab_injected_faults (stream, raw_id, fault) values (:s, :r, :f)"),
-                        {"s": stream, "r": raw_id, "f": fault})
-            injected.append({"stream": stream, "raw_id": raw_id, "fault": fault})
-        con.commit()
+    sql.rows(f"create table if not exists {schema}._lab_injected_faults "
+             "(stream varchar, raw_id varchar, fault varchar, injected_at timestamp default current_timestamp)")
+    for n in range(how_many):
+        stream, assignment, fault = FAULTS[n % len(FAULTS)]
+        since = before.get(stream, {}).get("latest_extracted_at")
+        where = f"_airbyte_raw_id not in (select raw_id from {schema}._lab_injected_faults)"
+        params = {}
+        if since is not None:
+            where += " and _airbyte_extracted_at > :since"
+            params["since"] = since
+        raw_id = sql.scalar(f"select _airbyte_raw_id from {schema}.{stream} where {where} "
+                            "order by _airbyte_raw_id limit 1", **params)
+        if raw_id is None:  # this run loaded nothing (more) to corrupt in that stream
+            continue
+        sql.rows(f"update {schema}.{stream} set {assignment} where _airbyte_raw_id = :raw_id", raw_id=raw_id)
+        sql.rows(f"insert into {schema}._lab_injected_faults (stream, raw_id, fault) values (:s, :r, :f)",
+                 s=stream, r=raw_id, f=fault)
+        injected.append({"stream": stream, "raw_id": raw_id, "fault": fault})
+    sql.commit()
     return injected
+
+
+def saved_metadata(source_spec: dict, metadata_file: Path, executable: Path, config: dict, live: bool) -> tuple[dict, dict]:
+    """The connector's spec and catalog: the saved ones if they belong to the installed connector,
+    else asked of the connector itself (`spec`, `discover`)."""
+    if not live and metadata_file.exists():
+        saved = json.loads(metadata_file.read_text())
+        installed = connector_version(saved["connector"])
+        if saved.get("connector_version") == installed:
+            return saved["spec"], saved["catalog"]
+        print(f"{metadata_file.name} is for version {saved.get('connector_version')}, the installed connector is "
+              f"{installed}: asking the connector (run --capture-metadata to refresh)")
+    import subprocess
+
+    def ask(*command: str) -> dict:
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / "config.json").write_text(json.dumps(config))
+            out = subprocess.run([str(executable), *command], capture_output=True, text=True, cwd=tmp,
+                                 check=False).stdout
+        for line in out.splitlines():
+            message = json.loads(line) if line.startswith("{") else {}
+            if message.get("type") in ("SPEC", "CATALOG"):
+                return message["spec" if message["type"] == "SPEC" else "catalog"]
+        raise SystemExit(f"{executable.name} {command[0]} gave no answer")
+
+    return ask("spec"), ask("discover", "--config", "config.json")
+
+
+def check_config(spec: dict, config: dict, name: str) -> None:
+    """Validate the source's config against the connector's spec, before anything runs."""
+    import jsonschema
+
+    errors = sorted(jsonschema.Draft7Validator(spec["connectionSpecification"]).iter_errors(config), key=str)
+    if errors:
+        problems = "; ".join(f"{'.'.join(map(str, e.path)) or 'config'}: {e.message}" for e in errors)
+        raise SystemExit(f"{name}'s config is invalid ({problems}): fix airbyte/{name.removeprefix('source-')}.yaml "
+                         "or the parameters")
+
+
+def main_direct(args: argparse.Namespace, source_spec: dict, streams: list[str], config: dict,
+                executable: Path) -> dict:
+    """Target duckdb, default loader: the connector straight into DuckDB (duckdb_loader.py)."""
+    from duckdb_loader import RawTables, StreamPlan, configured_catalog, run_connector
+
+    started = time.perf_counter()
+    if args.raw_db is None:
+        raise SystemExit("--raw-db is required for target duckdb")
+    metadata_file = args.source.with_name(args.source.stem + METADATA_SUFFIX)
+    spec, catalog = saved_metadata(source_spec, metadata_file, executable, config, args.live_metadata)
+    check_config(spec, config, source_spec["connector"])
+    by_name = {stream["name"]: stream for stream in catalog["streams"]}
+    missing = [s for s in streams if s not in by_name]
+    if missing:
+        raise SystemExit(f"the connector's catalog has no stream(s) {missing}")
+    plans = [StreamPlan.from_catalog(by_name[s], source_spec["streams"][s]) for s in streams]
+    schema = yaml.safe_load((HERE / "destination-duckdb.yaml").read_text())["schema"]
+    args.raw_db.parent.mkdir(parents=True, exist_ok=True)
+    raw = RawTables(args.raw_db, schema, source_spec["connector"], plans)
+    try:
+        sql = Sql(raw.con, duckdb=True)
+        before = raw_counts(sql, schema, streams)
+        state = [] if args.full_refresh else raw.saved_state()
+        print(f"syncing {', '.join(streams)} from {source_spec['connector']} "
+              f"({'full refresh' if args.full_refresh or not state else 'incremental, from the saved state'})", flush=True)
+        sync = run_connector(executable, config, configured_catalog(plans, catalog, args.full_refresh), state, raw,
+                             args.raw_db.parent / "airbyte-staging", log=lambda line: print(line, flush=True))
+        read_seconds = time.perf_counter() - started
+        loaded = rows_loaded_since(sql, schema, streams, before)
+        injected = inject_faults(sql, schema, args.inject_bad_records, before) if args.inject_bad_records else []
+        after = raw_counts(sql, schema, streams)
+    finally:
+        raw.close()
+    return {"schema": schema, "emitted": sync.emitted, "loaded": loaded, "before": before, "after": after,
+            "injected": injected, "read_seconds": read_seconds, "loader": "direct",
+            "connector_seconds": round(sync.connector_seconds, 3), "load_wait_seconds": round(sync.load_wait_seconds, 3)}
+
+
+def main_pyairbyte(args: argparse.Namespace, source_spec: dict, streams: list[str], config: dict,
+                   executable: Path) -> dict:
+    """PyAirbyte's cache: Snowflake, or DuckDB with --loader pyairbyte."""
+    started = time.perf_counter()
+    source = pyairbyte_source(source_spec, config, executable)
+    if not args.live_metadata:
+        use_saved_metadata(source, args.source.with_name(args.source.stem + METADATA_SUFFIX))
+    source.select_streams(streams)
+    cache = make_cache(args)
+    schema = cache.schema_name
+    with cache.processor.get_sql_connection() as con:
+        before = raw_counts(Sql(con, duckdb=False), schema, streams)
+    result = source.read(cache=cache, force_full_refresh=args.full_refresh)
+    read_seconds = time.perf_counter() - started
+    emitted = dict(result._progress_tracker.stream_read_counts)  # per stream, this run (no public API)
+    with cache.processor.get_sql_connection() as con:
+        sql = Sql(con, duckdb=False)
+        loaded = rows_loaded_since(sql, schema, streams, before)
+        injected = inject_faults(sql, schema, args.inject_bad_records, before) if args.inject_bad_records else []
+        after = raw_counts(sql, schema, streams)
+    return {"schema": schema, "emitted": emitted, "loaded": loaded, "before": before, "after": after,
+            "injected": injected, "read_seconds": read_seconds, "loader": "pyairbyte"}
+
+
+def pyairbyte_source(source_spec: dict, config: dict, executable: Path):
+    import airbyte as ab
+
+    return ab.get_source(source_spec["connector"], config=config, local_executable=str(executable))
 
 
 def main(argv: list[str]) -> int:
@@ -196,45 +328,36 @@ def main(argv: list[str]) -> int:
     if args.records is not None:
         config["count"] = args.records
 
-    import airbyte as ab
-
     started = time.perf_counter()
     # The connector was installed next to this interpreter at build time (airbyte/requirements.lock).
     executable = Path(sys.executable).with_name(source_spec["connector"])
     if not executable.exists():
         raise SystemExit(f"{executable} is missing: the Airbyte environment is incomplete; "
                          "delete .venv-airbyte/ and run ./lab up to rebuild it (in Docker: rebuild the lab image)")
-    source = ab.get_source(source_spec["connector"], config=config, local_executable=str(executable))
-    metadata_file = args.source.with_name(args.source.stem + METADATA_SUFFIX)
     if args.capture_metadata:
-        capture_metadata(source, source_spec["connector"], metadata_file)
+        source = pyairbyte_source(source_spec, config, executable)
+        capture_metadata(source, source_spec["connector"], args.source.with_name(args.source.stem + METADATA_SUFFIX))
         return 0
-    if not args.live_metadata:
-        use_saved_metadata(source, metadata_file)
-    source.select_streams(streams)
-    cache = make_cache(args)
-    before = raw_counts(cache, streams)
-    result = source.read(cache=cache, force_full_refresh=args.full_refresh)
-    read_seconds = time.perf_counter() - started
-    emitted = dict(result._progress_tracker.stream_read_counts)  # per stream, this run (no public API)
-    loaded = rows_loaded_since(cache, streams, before)
-    injected = inject_faults(cache, args.inject_bad_records, before) if args.inject_bad_records else []
-    after = raw_counts(cache, streams)
+    direct = args.target == "duckdb" and args.loader == "direct"
+    run = (main_direct if direct else main_pyairbyte)(args, source_spec, streams, config, executable)
+    emitted, loaded, before, after = run["emitted"], run["loaded"], run["before"], run["after"]
 
     summary = {
         "target": args.target,
         "raw_db": str(args.raw_db) if args.raw_db else None,
-        "schema": cache.schema_name,
+        "schema": run["schema"],
+        "loader": run["loader"],
         "records_setting": config["count"],
         "full_refresh": args.full_refresh,
         "seconds": round(time.perf_counter() - started, 3),
-        "read_seconds": round(read_seconds, 3),
+        "read_seconds": round(run["read_seconds"], 3),
+        **{key: run[key] for key in ("connector_seconds", "load_wait_seconds") if key in run},
         "streams": {
             stream: {"emitted": emitted.get(stream, 0), "loaded": loaded[stream],
                      "raw_rows_before": before[stream]["rows"], "raw_rows_after": after[stream]["rows"]}
             for stream in streams
         },
-        "injected_faults": injected,
+        "injected_faults": run["injected"],
     }
     print(RESULT_PREFIX + json.dumps(summary), flush=True)
     return 0
