@@ -1,8 +1,14 @@
-"""Extract-load with a real Airbyte connector and no Airbyte platform: PyAirbyte runs source-faker
-into the raw schema of the lab's warehouse.
+"""Extract-load with a real Airbyte connector and no Airbyte platform: source-faker into the raw
+schema of the lab's warehouse.
 
 It runs inside the lab's Airbyte environment (`.venv-airbyte/`, `/opt/airbyte-venv` in the image),
-because PyAirbyte's pins cannot live beside Prefect's. The `elt` flow (flows/13_elt.py) starts it
+whose pins cannot live beside Prefect's. Two loaders:
+- DuckDB (the default): `duckdb_loader.py` runs the connector over the Airbyte protocol and hands
+  its records to DuckDB's JSON reader, chunk by chunk; it adds a few percent to the connector's
+  own run (bench/elt.py).
+- PyAirbyte's caches: `--target snowflake`, or `--loader pyairbyte` for DuckDB (to compare: it
+  costs about 1.5x the connector's run on a 2-core laptop). PyAirbyte is opt-in:
+  LAB_WITH_PYAIRBYTE=1. The `elt` flow (flows/13_elt.py) starts it
 as a subprocess and reads the one JSON line it prints last; you can run it by hand too:
 
     .venv-airbyte/bin/python airbyte/extract_load.py --raw-db .lab/warehouse/airbyte_raw.duckdb --records 1000
@@ -98,13 +104,11 @@ def use_saved_metadata(source, metadata_file: Path) -> bool:
     return True
 
 
-def capture_metadata(source, name: str, metadata_file: Path) -> None:
-    saved = {
-        "connector": name,
-        "connector_version": connector_version(name),
-        "spec": json.loads(source._get_spec(force_refresh=True).model_dump_json(exclude_none=True)),
-        "catalog": json.loads(source.discovered_catalog.model_dump_json(exclude_none=True)),
-    }
+def capture_metadata(source_spec: dict, metadata_file: Path, executable: Path, config: dict) -> None:
+    """Ask the installed connector for its spec and catalog and save them beside its config."""
+    spec, catalog = saved_metadata(source_spec, metadata_file, executable, config, live=True)
+    name = source_spec["connector"]
+    saved = {"connector": name, "connector_version": connector_version(name), "spec": spec, "catalog": catalog}
     metadata_file.write_text(json.dumps(saved, indent=1) + "\n")
     print(f"saved {name} {saved['connector_version']}'s spec and catalog to {metadata_file}")
 
@@ -312,7 +316,14 @@ def main_pyairbyte(args: argparse.Namespace, source_spec: dict, streams: list[st
 
 
 def pyairbyte_source(source_spec: dict, config: dict, executable: Path):
-    import airbyte as ab
+    try:
+        import airbyte as ab
+
+        ab.get_source  # noqa: B018 (without PyAirbyte, `airbyte` is this folder, as a namespace package)
+    except (ImportError, AttributeError):
+        raise SystemExit("PyAirbyte is not installed in the lab's Airbyte environment; the Snowflake target and "
+                         "--loader pyairbyte need it. Set LAB_WITH_PYAIRBYTE=1 in .env, then run ./lab up "
+                         "(Docker: docker compose build).") from None
 
     return ab.get_source(source_spec["connector"], config=config, local_executable=str(executable))
 
@@ -335,8 +346,7 @@ def main(argv: list[str]) -> int:
         raise SystemExit(f"{executable} is missing: the Airbyte environment is incomplete; "
                          "delete .venv-airbyte/ and run ./lab up to rebuild it (in Docker: rebuild the lab image)")
     if args.capture_metadata:
-        source = pyairbyte_source(source_spec, config, executable)
-        capture_metadata(source, source_spec["connector"], args.source.with_name(args.source.stem + METADATA_SUFFIX))
+        capture_metadata(source_spec, args.source.with_name(args.source.stem + METADATA_SUFFIX), executable, config)
         return 0
     direct = args.target == "duckdb" and args.loader == "direct"
     run = (main_direct if direct else main_pyairbyte)(args, source_spec, streams, config, executable)

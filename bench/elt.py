@@ -10,10 +10,12 @@ machine noise hits every variant alike:
                    connector's own emit rate, the floor. The catalog is `source-faker discover`'s,
                    all three streams incremental/append on updated_at, no state (a full sync).
   extract_load     `.venv-airbyte/bin/python airbyte/extract_load.py --raw-db <fresh file>`: what the
-                   lab runs (PyAirbyte reads the connector's messages and loads DuckDB). Timed as the
-                   whole subprocess (wall) and by its own `read_seconds`.
+                   lab runs (airbyte/duckdb_loader.py: the connector's records go chunk by chunk to
+                   DuckDB's JSON reader while it runs). Timed as the whole subprocess (wall) and by
+                   its own `read_seconds`. `--loader pyairbyte` times PyAirbyte's cache instead
+                   (needs LAB_WITH_PYAIRBYTE=1).
   dbt_build        `dbt build` on a fresh warehouse right after that load (timed on its own).
-  duckdb_insert    DuckDB (.venv-airbyte's, the version PyAirbyte loads with) bulk-loads the saved
+  duckdb_insert    DuckDB (.venv-airbyte's, the version the loader uses) bulk-loads the saved
                    RECORD messages into three typed tables in a fresh file: the loading floor.
 Every subprocess's peak memory is the peak of the summed RSS of its whole process tree, sampled
 every 0.2 s with psutil. Targets: extract-load adds <= 25% over the connector alone at 100k
@@ -194,10 +196,14 @@ def count_records(messages: Path) -> dict[str, int]:
     return counts
 
 
+LOADER = "direct"  # --loader
+
+
 def extract_load(ws: Workspace, count: int, raw_db: Path) -> dict[str, Any]:
     log = ws.root / f"extract-load-{count}.log"
     with open(log, "wb") as out:
-        result = run_measured([str(AIRBYTE_PYTHON), str(EXTRACT_LOAD), "--raw-db", str(raw_db), "--records", str(count)],
+        result = run_measured([str(AIRBYTE_PYTHON), str(EXTRACT_LOAD), "--raw-db", str(raw_db), "--records", str(count),
+                               "--loader", LOADER],
                               env=ws.env, cwd=ws.root, stdout=out, stderr=subprocess.STDOUT)
     check(result, "extract_load.py", log)
     lines = [line for line in log.read_text().splitlines() if line.startswith("ELT_RESULT ")]
@@ -340,8 +346,9 @@ def bench_size(ws: Workspace, count: int, rounds: int) -> dict[str, Any]:
 
 
 def versions() -> dict[str, str]:
-    probe = ("import importlib.metadata as m, json; print(json.dumps({p: m.version(p) for p in "
-             "['airbyte', 'airbyte-cdk', 'airbyte-source-faker', 'duckdb']}))")
+    # PyAirbyte (`airbyte`) is opt-in (LAB_WITH_PYAIRBYTE=1): None when it is not installed.
+    probe = ("import importlib.metadata as m, json; print(json.dumps({p: next((d.version for d in "
+             "m.distributions(name=p)), None) for p in ['airbyte', 'airbyte-cdk', 'airbyte-source-faker', 'duckdb']}))")
     found = json.loads(subprocess.run([str(AIRBYTE_PYTHON), "-c", probe], capture_output=True, text=True, check=True).stdout)
     dbt = subprocess.run([str(REPO / ".venv" / "bin" / "python"), "-c",
                           "import importlib.metadata as m; print(m.version('dbt-core'), m.version('dbt-duckdb'), m.version('duckdb'))"],
@@ -353,7 +360,8 @@ def versions() -> dict[str, str]:
 def code_under_test() -> dict[str, str]:
     """The commit and extract_load.py's hash: the loader may change between two runs of this bench."""
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-    return {"git_head": commit, "extract_load_sha256": hashlib.sha256(EXTRACT_LOAD.read_bytes()).hexdigest()[:16]}
+    code = EXTRACT_LOAD.read_bytes() + (EXTRACT_LOAD.parent / "duckdb_loader.py").read_bytes()
+    return {"git_head": commit, "loader_sha256": hashlib.sha256(code).hexdigest()[:16], "loader": LOADER}
 
 
 def print_table(sizes: list[dict[str, Any]]) -> None:
@@ -375,7 +383,11 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=1, help="rounds per size (1M records takes 10-20 minutes a round)")
     parser.add_argument("--out", type=Path,
                         default=REPO / "bench" / "results" / f"elt-{time.strftime('%Y%m%dT%H%M%S')}.json")
+    parser.add_argument("--loader", choices=["direct", "pyairbyte"], default="direct",
+                        help="extract_load.py's loader (pyairbyte needs LAB_WITH_PYAIRBYTE=1)")
     args = parser.parse_args()
+    global LOADER
+    LOADER = args.loader
     sizes = [int(size) for size in args.sizes.split(",") if size]
 
     code_at_start = code_under_test()

@@ -5,7 +5,9 @@ What you will learn
 - ELT: **extract-load** raw data with a real Airbyte connector (source-faker: users, products,
   purchases), then **transform** it inside the warehouse with dbt. DuckDB stands in for Snowflake;
   `target="snowflake"` runs the same pipeline against Snowflake (settings in `.env`).
-- PyAirbyte runs Airbyte connectors without the Airbyte platform. Syncs are **incremental**: the
+- Airbyte connectors run without the Airbyte platform: they are programs that print records as
+  JSON lines (the Airbyte protocol), and the lab's loader hands those lines straight to DuckDB
+  (`airbyte/duckdb_loader.py`; PyAirbyte loads the Snowflake target). Syncs are **incremental**: the
   connector's state is saved beside the raw tables, so the second run loads only what is new (with
   source-faker's settings here: nothing, until you ask for a full refresh).
 - prefect-dbt's `PrefectDbtRunner` turns every dbt model and test into a task run: the run's page
@@ -30,7 +32,7 @@ How to run it
 - The dbt project is `dbt_project/`: edit a model, run again, watch the new task runs.
 
 Walkthrough
-1. Extract-load: the Airbyte environment runs `airbyte/extract_load.py` (PyAirbyte + source-faker).
+1. Extract-load: the Airbyte environment runs `airbyte/extract_load.py` (source-faker → DuckDB).
 2. Transform: `dbt build` through `PrefectDbtRunner` (validation → staging → marts, with tests).
 3. Quality gates: every emitted record loaded, raw = staged + quarantined, injected faults caught.
 4. Artifacts and a notification.
@@ -54,7 +56,7 @@ from workshop_lab.warehouse import airbyte_raw_path, warehouse_path, writer_lock
 REPO = Path(__file__).resolve().parent.parent
 AIRBYTE_DIR = Path(os.environ.get("LAB_AIRBYTE_DIR", REPO / "airbyte"))
 DBT_PROJECT_DIR = Path(os.environ.get("LAB_DBT_PROJECT_DIR", REPO / "dbt_project"))
-# PyAirbyte and the connector live in their own venv (their pins cannot live beside Prefect's).
+# The connector (and PyAirbyte, opt-in) live in their own venv (their pins cannot live beside Prefect's).
 AIRBYTE_PYTHON = Path(os.environ.get("LAB_AIRBYTE_PYTHON", REPO / ".venv-airbyte" / "bin" / "python"))
 
 Stream = Literal["users", "products", "purchases"]
@@ -69,7 +71,7 @@ SLACK_BLOCK = "workshop-slack"
 # ---------------------------------------------------------------------------------------------
 @task(retries=2, retry_delay_seconds=10)
 def extract_load(records: int, streams: list[str], target: str, inject_bad_records: int, full_refresh: bool) -> dict[str, Any]:
-    """Sync source-faker into the raw tables with PyAirbyte; return per-stream counts."""
+    """Sync source-faker into the raw tables (airbyte/extract_load.py); return per-stream counts."""
     logger = get_run_logger()
     if not AIRBYTE_PYTHON.exists():
         raise RuntimeError(f"The Airbyte environment is missing ({AIRBYTE_PYTHON}). "
@@ -258,7 +260,7 @@ def elt(
     full_refresh: Annotated[bool, Field(description="Ignore the saved state and sync everything again.")] = False,
     notify_inbox: Annotated[bool, Field(description="Post the summary to the workshop-slack webhook.")] = True,
 ) -> dict[str, Any]:
-    """Extract-load source-faker with PyAirbyte, build the dbt project, check the data, publish the results."""
+    """Extract-load source-faker, build the dbt project, check the data, publish the results."""
     if len(set(streams)) != len(streams):
         raise ValueError(f"streams lists a stream twice: {streams}")
     if target == "snowflake":

@@ -4,7 +4,8 @@
 # image, the embedded venv and CI install from. Run it after changing a dependency range.
 #   requirements.lock      runtime: every lab service (the image and `./lab up`)
 #   requirements-dev.lock  runtime + the test suite (`./lab test`), the same runtime pins
-#   airbyte/requirements.lock  PyAirbyte + source-faker, a venv of their own (.venv-airbyte, /opt/airbyte-venv)
+#   airbyte/requirements.lock  source-faker + the DuckDB loader, a venv of their own (.venv-airbyte, /opt/airbyte-venv)
+#   airbyte/pyairbyte.lock     the same + PyAirbyte (Snowflake target; opt-in: LAB_WITH_PYAIRBYTE=1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON_VERSION=${PYTHON_VERSION:-3.11}
@@ -19,6 +20,9 @@ overrides="$(mktemp)"; trap 'rm -f "$overrides"' EXIT
 grep -E '^certifi==' requirements.lock | sed 's/ .*//' > "$overrides"
 uv pip compile pyproject.toml --extra dev --constraint requirements.lock --override "$overrides" \
     --python-version "${PYTHON_VERSION}" --generate-hashes --no-header --output-file requirements-dev.lock
-echo "Resolving the Airbyte environment (PyAirbyte + source-faker, its own venv)"
-uv pip compile airbyte/requirements.in --override airbyte/overrides.txt \
+echo "Resolving the Airbyte environment (source-faker + its loader; PyAirbyte on top, opt-in)"
+# The union first (with PyAirbyte), then the connector's own set within its pins: the two agree.
+uv pip compile airbyte/pyairbyte.in --override airbyte/overrides.txt \
+    --python-version "${PYTHON_VERSION}" --generate-hashes --no-header --output-file airbyte/pyairbyte.lock
+uv pip compile airbyte/requirements.in --override airbyte/overrides.txt --constraint airbyte/pyairbyte.lock \
     --python-version "${PYTHON_VERSION}" --generate-hashes --no-header --output-file airbyte/requirements.lock

@@ -69,6 +69,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LAB_IMAGE", "workflow-orchestration-lab:0.1.0", "Tag of the one image every Python service runs.", scope="compose"),
     Setting("POSTGRES_IMAGE", "postgres:15.10-bookworm", "Postgres image for Prefect's database.", scope="compose"),
     # The ELT pipeline's Snowflake option (flows/13_elt.py target="snowflake"; dbt_project/profiles.yml).
+    Setting("LAB_WITH_PYAIRBYTE", "0", "1: install PyAirbyte (about 300 MB) beside the Airbyte connector, which the Snowflake "
+            "target loads through. Read when ./lab builds .venv-airbyte and when the image is built."),
     Setting("SNOWFLAKE_ACCOUNT", "", "Snowflake account identifier (e.g. xy12345.eu-central-1). Empty: the ELT pipeline uses DuckDB only."),
     Setting("SNOWFLAKE_USER", "", "Snowflake user for the ELT pipeline."),
     Setting("SNOWFLAKE_PASSWORD", "", "Snowflake password (a secret: .env only)."),

@@ -19,6 +19,7 @@ import hashlib
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import yaml
@@ -64,9 +65,19 @@ def ensure_work_pools() -> None:
 
 
 def register_blocks() -> None:
-    for module in BLOCK_MODULES:
-        run_prefect_cli(["block", "register", "-m", module])
-        log(f"registered the blocks of {module}")
+    """What `prefect block register -m <module>` does, without the CLI (setup runs it in a thread)."""
+    import importlib
+    import inspect
+
+    from prefect.blocks.core import Block
+
+    for module_name in BLOCK_MODULES:
+        module = importlib.import_module(module_name)
+        blocks = {obj for _, obj in inspect.getmembers(module, inspect.isclass)
+                  if issubclass(obj, Block) and obj.__module__.startswith(module_name)}
+        for block in sorted(blocks, key=lambda b: b.__name__):
+            block.register_type_and_schema()
+        log(f"registered the blocks of {module_name}: {', '.join(sorted(b.__name__ for b in blocks))}")
 
 
 def slack_webhook_url() -> str:
@@ -145,6 +156,12 @@ def setup_is_current(flows_dir: Path, fingerprint: str) -> bool:
     return wanted <= {d.name for d in found}
 
 
+def timed(what: str, step) -> None:
+    started = time.monotonic()
+    step()
+    log(f"{what}: {time.monotonic() - started:.1f}s")
+
+
 def deploy_flows(flows_dir: Path) -> None:
     run_prefect_cli(["deploy", "--all"], cwd=flows_dir)
     log(f"deployed every flow in {flows_dir / 'prefect.yaml'}")
@@ -161,14 +178,17 @@ def main() -> int:
     wait_until_healthy(api_url)
     started = time.monotonic()
     log(f"server healthy at {api_url}")
-    ensure_work_pools()
+    timed("work pools", ensure_work_pools)
     fingerprint = setup_fingerprint(flows_dir)
     if "--force" not in sys.argv[1:] and setup_is_current(flows_dir, fingerprint):
         log("blocks, automation and deployments are up to date with flows/ (./lab deploy redoes them)")
     else:
-        register_blocks()
-        ensure_notifications()
-        deploy_flows(flows_dir)
+        # Blocks and the automation do not depend on the deployments: both go at once (the server
+        # and this process mostly wait on each other's round trips).
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="setup-blocks") as pool:
+            blocks = pool.submit(timed, "blocks and automation", lambda: (register_blocks(), ensure_notifications()))
+            timed("deployments", lambda: deploy_flows(flows_dir))
+            blocks.result()
         Variable.set(FINGERPRINT_VARIABLE, fingerprint, overwrite=True)
     log(f"done {time.monotonic() - started:.1f}s after the server was healthy")
     return 0

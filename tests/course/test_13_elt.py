@@ -1,5 +1,5 @@
-"""Module 13, the real pipeline: the `elt` deployment on the embedded lab runs source-faker through
-PyAirbyte into the raw tables, `dbt build` with every dbt node a task run, quality gates, artifacts
+"""Module 13, the real pipeline: the `elt` deployment on the embedded lab runs source-faker into the
+raw tables, `dbt build` with every dbt node a task run, quality gates, artifacts
 and a notification. The tests read the warehouse themselves: raw = staged + quarantined per stream,
 every injected fault quarantined with its reason; a second run is incremental; two writers at once
 both succeed, and a held lock makes a writer wait with a clear message."""
