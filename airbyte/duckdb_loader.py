@@ -118,6 +118,9 @@ class RawTables:
     def __init__(self, db_path: Path, schema: str, source_name: str, plans: list[StreamPlan]):
         import duckdb
 
+        if db_path.stem == schema:  # DuckDB names the file's catalog after it: `raw.x` would be ambiguous
+            raise ValueError(f"the raw file may not be called {db_path.name} (its schema is {schema!r}): "
+                             f"DuckDB could not tell the file from the schema. Use another name, e.g. airbyte_{db_path.name}")
         self.schema, self.source_name, self.plans = schema, source_name, plans
         self.con = duckdb.connect(str(db_path))
         for key, value in DUCKDB_SETTINGS.items():
@@ -212,7 +215,7 @@ def run_connector(executable: Path, config: dict, catalog: dict, state: list[dic
     """Run `<connector> read`, merging its records chunk by chunk while it runs."""
     result = SyncResult()
     staging_dir.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="sync-", dir=staging_dir))
+    work = Path(tempfile.mkdtemp(prefix="sync-", dir=staging_dir)).resolve()  # the connector runs in it
     for name, content in (("config.json", config), ("catalog.json", catalog), ("state.json", state)):
         (work / name).write_text(json.dumps(content))
     command = [str(executable), "read", "--config", str(work / "config.json"), "--catalog", str(work / "catalog.json")]
@@ -267,7 +270,8 @@ def run_connector(executable: Path, config: dict, catalog: dict, state: list[dic
             elif kind == "LOG" and message["log"].get("level") in ("WARN", "ERROR", "FATAL"):
                 log(f"{message['log']['level']} {message['log']['message']}")
             elif kind == "TRACE" and message["trace"].get("type") == "ERROR":
-                errors.append(message["trace"]["error"].get("message", "unknown error"))
+                error = message["trace"]["error"]
+                errors.append(" / ".join(filter(None, [error.get("message"), error.get("internal_message")])) or "unknown error")
                 log(f"ERROR {errors[-1]}")
         out.close()
         if not load_error:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import jsonschema
 import yaml
@@ -36,3 +37,14 @@ def test_the_config_is_valid_and_its_streams_exist():
         assert name in catalog, name
         assert sync["cursor_field"] in catalog[name]["json_schema"]["properties"], (name, sync)
         assert sync["sync_mode"] in catalog[name]["supported_sync_modes"], (name, sync)
+
+
+def pins(lock: Path) -> dict[str, str]:
+    return dict(line.split(" ")[0].split("==") for line in lock.read_text().splitlines() if "==" in line and not line.startswith(" "))
+
+
+def test_the_pyairbyte_lock_is_the_connector_lock_plus_pyairbyte():
+    """LAB_WITH_PYAIRBYTE=1 installs pyairbyte.lock over the same venv: it must change no pin."""
+    connector, full = pins(AIRBYTE / "requirements.lock"), pins(AIRBYTE / "pyairbyte.lock")
+    assert "airbyte" not in connector and "airbyte" in full
+    assert {name: full.get(name) for name in connector} == connector
