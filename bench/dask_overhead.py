@@ -9,11 +9,13 @@ machine noise hits every subject alike, and medians reported:
   (a) flows/08_dask.py's `dask-crunch` flow (80 chunks of ~0.13 s of CPU work in 2 batches) on the cluster,
       against the same flow on one thread (sequential). Target: speedup >= 1.5x.
   (b) per-task overhead: N no-op functions through raw `client.map`, against N no-op Prefect task
-      runs mapped with DaskTaskRunner, with stock task options and with the options module 08 uses
-      (NO_CACHE, persist_result=False); and module 08's two designs for fine-grained work: the same N
-      items in 4 batch task runs, and in one task run that maps them with plain Dask
-      (get_dask_client). Timed from first submission to last result, inside the flow.
-      Target: Prefect's per-item overhead in the recommended designs <= 10x raw Dask's.
+      runs mapped with DaskTaskRunner: stock Prefect (a second cluster whose workers, like this
+      process while it submits, run without the lab's speed-up), the lab's Prefect (with
+      workshop_lab/prefect_context_cache.py, as every lab process has it), the lab's with the task
+      options module 08 uses (NO_CACHE, persist_result=False); and module 08's two designs for
+      fine-grained work: the same N items in 4 batch task runs, and in one task run that maps them
+      with plain Dask (get_dask_client). Timed from first submission to last result, inside the flow.
+      Target: Prefect-on-Dask's per-item overhead <= 10x raw Dask's.
 Then one profiled Prefect no-op run: cProfile in the flow process and Dask's own sampling profiler
 (`client.profile()`) in the workers; the top entries go into the JSON.
 """
@@ -67,34 +69,42 @@ class Stack:
     def __init__(self, home: Path):
         self.home = home
         self.procs: list[subprocess.Popen] = []
-        prefect_port, scheduler_port, dashboard_port = free_port(), free_port(), free_port()
+        prefect_port = free_port()
         self.api_url = f"http://127.0.0.1:{prefect_port}/api"
-        self.scheduler = f"tcp://127.0.0.1:{scheduler_port}"
+        self.scheduler = f"tcp://127.0.0.1:{free_port()}"        # the lab's workers (its Prefect speed-ups on)
+        self.stock_scheduler = f"tcp://127.0.0.1:{free_port()}"  # the same without them: stock Prefect
         self.env = {**os.environ, "PREFECT_HOME": str(home / "prefect"), "PREFECT_API_URL": self.api_url,
                     "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DASK_SCHEDULER_ADDRESS": self.scheduler,
                     "PREFECT_LOCAL_STORAGE_PATH": str(home / "results")}
         self.start([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(prefect_port)])
-        self.start([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(scheduler_port),
-                    "--dashboard-address", f"127.0.0.1:{dashboard_port}"])
-        # The lab's shape: 2 worker processes, 1 thread each, started outside flows/ (as in the lab).
-        # Each in its own session: with Linux's autogroup scheduling (sched_autogroup_enabled=1),
-        # a busy machine shares CPU per session, and two workers under one nanny (--nworkers 2)
-        # would together get the share of one process: no parallel speedup, whatever Dask does.
-        for _ in range(2):
-            self.start([str(BIN / "dask"), "worker", self.scheduler, "--nworkers", "1", "--nthreads", "1",
-                        "--host", "127.0.0.1", "--no-dashboard", "--local-directory", str(home / "dask")])
+        stock_env = {"LAB_PREFECT_CONTEXT_CACHE": "0"}  # workshop_lab/prefect_context_cache.py stays off
+        for scheduler, extra_env in ((self.scheduler, {}), (self.stock_scheduler, stock_env)):
+            self.start([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", scheduler.rsplit(":", 1)[1],
+                        "--dashboard-address", f"127.0.0.1:{free_port()}"])
+            # The lab's shape: 2 worker processes, 1 thread each, started outside flows/ (as in the lab).
+            # Each in its own session: with Linux's autogroup scheduling (sched_autogroup_enabled=1),
+            # a busy machine shares CPU per session, and two workers under one nanny (--nworkers 2)
+            # would together get the share of one process: no parallel speedup, whatever Dask does.
+            for _ in range(2):
+                self.start([str(BIN / "dask"), "worker", scheduler, "--nworkers", "1", "--nthreads", "1",
+                            "--host", "127.0.0.1", "--no-dashboard", "--local-directory", str(home / "dask")],
+                           extra_env)
         os.environ.update({k: self.env[k] for k in ("PREFECT_HOME", "PREFECT_API_URL", "PREFECT_SERVER_ANALYTICS_ENABLED",
                                                     "DASK_SCHEDULER_ADDRESS", "PREFECT_LOCAL_STORAGE_PATH")})
         wait_for(lambda: prefect_healthy(self.api_url), "the Prefect server")
         from distributed import Client
 
-        self.client = Client(self.scheduler, timeout=60)
+        # Not the process's default client: prefect-dask's DaskTaskRunner would then use this
+        # client's cluster whatever address it was given (it asks distributed.get_client() first).
+        self.client = Client(self.scheduler, timeout=60, set_as_default=False)
         self.client.wait_for_workers(2, timeout=120)
+        with Client(self.stock_scheduler, timeout=60, set_as_default=False) as stock:
+            stock.wait_for_workers(2, timeout=120)
 
-    def start(self, command: list[str]) -> None:
+    def start(self, command: list[str], extra_env: dict[str, str] | None = None) -> None:
         log = open(self.home / f"{Path(command[0]).name}-{command[1]}-{len(self.procs)}.log", "w")
-        self.procs.append(subprocess.Popen(command, env=self.env, cwd=self.home, stdout=log, stderr=subprocess.STDOUT,
-                                           start_new_session=True))
+        self.procs.append(subprocess.Popen(command, env={**self.env, **(extra_env or {})}, cwd=self.home, stdout=log,
+                                           stderr=subprocess.STDOUT, start_new_session=True))
 
     def stop(self) -> None:
         self.client.close()
@@ -156,6 +166,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--noop-tasks", type=int, default=60)
     parser.add_argument("--chunks", type=int, default=80)
+    parser.add_argument("--batches", type=int, default=None, help="default: dask-crunch's own default")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "dask_overhead.json")
     args = parser.parse_args()
 
@@ -166,14 +177,18 @@ def main() -> None:
         from prefect import flow, task
         from prefect.cache_policies import NO_CACHE
         from prefect.flows import load_flow_from_entrypoint
+        from distributed import Client
         from prefect_dask import DaskTaskRunner, get_dask_client
 
         dask_crunch = load_flow_from_entrypoint(f"{FLOW_FILE}:dask_crunch")
         module = sys.modules[dask_crunch.fn.__module__]
         sequential_crunch = module.sequential_crunch
-        batches = dask_crunch.parameters.properties["batches"]["default"]
+        batches = args.batches or dask_crunch.parameters.properties["batches"]["default"]
+
+        from workshop_lab import prefect_context_cache
 
         runner = DaskTaskRunner(address=stack.scheduler)
+        stock_runner = DaskTaskRunner(address=stack.stock_scheduler)
 
         @task(name="noop-stock")
         def noop_stock(item: int) -> int:
@@ -218,25 +233,48 @@ def main() -> None:
             noop_fan_out.submit(n).result()
             return time.perf_counter() - started
 
+        stock_prefect_noops = prefect_noops.with_options(name="noop-on-dask-stock-prefect", task_runner=stock_runner)
+
+        def without_lab_speedups(run: Callable[[], float]) -> Callable[[], float]:
+            """Stock Prefect: the lab's context cache off in this process (and on the stock cluster's workers)."""
+            def stock() -> float:
+                prefect_context_cache.set_applied(False)
+                try:
+                    return run()
+                finally:
+                    prefect_context_cache.set_applied(True)
+            return stock
+
         def raw_dask() -> float:
             started = time.perf_counter()
             stack.client.gather(stack.client.map(noop, list(range(args.noop_tasks)), pure=False))
             return time.perf_counter() - started
 
+        crunch_workers: list[list[str]] = []  # which Dask workers each crunch_dask run used
+
         def whole(run: Callable[[], Any]) -> Callable[[], float]:
             return lambda: timed(run)
 
+        def crunch_on_dask() -> float:
+            started = time.perf_counter()
+            result = dask_crunch(chunks=args.chunks, batches=batches)
+            seconds = time.perf_counter() - started
+            crunch_workers.append(result["workers"])
+            return seconds
+
         subjects: dict[str, Callable[[], float]] = {
             "crunch_sequential": whole(lambda: sequential_crunch(chunks=args.chunks, batches=batches)),
-            "crunch_dask": whole(lambda: dask_crunch(chunks=args.chunks, batches=batches)),
+            "crunch_dask": crunch_on_dask,
             "noop_raw_dask": raw_dask,
-            "noop_prefect_stock": lambda: prefect_noops(args.noop_tasks, False),
+            "noop_prefect_stock": without_lab_speedups(lambda: stock_prefect_noops(args.noop_tasks, False)),
+            "noop_prefect_lab": lambda: prefect_noops(args.noop_tasks, False),
             "noop_prefect_trimmed": lambda: prefect_noops(args.noop_tasks, True),
             "noop_prefect_batched": lambda: prefect_noop_batches(args.noop_tasks),
             "noop_prefect_fan_out": lambda: prefect_noop_fan_out(args.noop_tasks),
         }
         # Warm-up: the workers import Prefect on their first task; don't bill that to round 1.
         prefect_noops(4, True)
+        without_lab_speedups(lambda: stock_prefect_noops(4, True))()
         raw_dask()
         samples: dict[str, list[float]] = {name: [] for name in subjects}
         load: dict[str, list[float]] = {name: [] for name in subjects}
@@ -247,13 +285,20 @@ def main() -> None:
                 print(f"round {round_number + 1}: {name:<22} {samples[name][-1]:7.2f} s", flush=True)
         median = {name: statistics.median(values) for name, values in samples.items()}
 
-        # One profiled run of trimmed no-op tasks: flow process (cProfile) and workers (Dask's profiler).
-        profile = cProfile.Profile()
-        profiled_from = time.time()
-        profile.enable()
-        prefect_noops(args.noop_tasks, True)
-        profile.disable()
-        worker_tree = stack.client.profile(start=profiled_from)
+        # Profiled runs of no-op task runs, stock Prefect and the lab's: flow process (cProfile) and
+        # workers (Dask's sampling profiler).
+        profiles = {}
+        for label, address, run in (("stock", stack.stock_scheduler, without_lab_speedups(lambda: stock_prefect_noops(args.noop_tasks, False))),
+                                    ("lab", stack.scheduler, lambda: prefect_noops(args.noop_tasks, False))):
+            profile = cProfile.Profile()
+            profiled_from = time.time()
+            profile.enable()
+            run()
+            profile.disable()
+            with Client(address, timeout=60, set_as_default=False) as client:
+                worker_tree = client.profile(start=profiled_from)
+            profiles[label] = {"flow_process_cprofile_top": top_cprofile(profile),
+                               "dask_workers_sampled_top": top_dask_profile(worker_tree)}
 
         n = args.noop_tasks
         per_task_ms = {name: median[name] / n * 1000 for name in median if name.startswith("noop_")}
@@ -272,6 +317,7 @@ def main() -> None:
                 "sequential_s": round(median["crunch_sequential"], 3), "dask_s": round(median["crunch_dask"], 3),
                 "speedup": round(median["crunch_sequential"] / median["crunch_dask"], 2), "target": ">= 1.5",
                 # Rounds are interleaved, so a round's two runs saw similar machine load: their ratio is steadier.
+                "dask_workers_per_run": crunch_workers[-args.rounds:],
                 "speedup_median_of_rounds": round(statistics.median(
                     seq / dsk for seq, dsk in zip(samples["crunch_sequential"], samples["crunch_dask"])), 2),
             },
@@ -279,13 +325,13 @@ def main() -> None:
                 "noop_tasks": n,
                 "per_item_ms": {k: round(v, 2) for k, v in per_task_ms.items()},
                 "ratio_to_raw_dask": {k: round(v / per_task_ms["noop_raw_dask"], 1) for k, v in per_task_ms.items()},
-                "note": "per item = median time from first submission to last result / N; stock and trimmed make one Prefect task run per item",
-                "target": "recommended designs (batched, fan_out) <= 10x raw Dask per item",
+                "note": ("per item = median time from first submission to last result / N. stock, lab and trimmed "
+                         "make one Prefect task run per item: stock = Prefect as released; lab = the same task with "
+                         "the lab's Prefect speed-ups (workshop_lab/prefect_context_cache.py); trimmed = lab + "
+                         "NO_CACHE, persist_result=False. batched and fan_out are module 08's designs (lab)."),
+                "target": "Prefect-on-Dask per-item overhead <= 10x raw Dask's",
             },
-            "profile": {
-                "flow_process_cprofile_top": top_cprofile(profile),
-                "dask_workers_sampled_top": top_dask_profile(worker_tree),
-            },
+            "profile": profiles,
         }
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2) + "\n")

@@ -11,17 +11,14 @@ nothing else: when `PREFECT_API_TLS_INSECURE_SKIP_VERIFY` is set, or a caller pa
 `verify`, Prefect's own code runs as before (the shared context is never handed to code that
 mutates it; Prefect only mutates the contexts it makes for the insecure case).
 
-It is installed by a `.pth` line in the lab's venvs (`./lab` and the image write it), as an import
-hook: nothing is imported until Prefect's client module is, so plain Python start-up costs nothing.
+Installed with the lab's other Prefect speed-up by workshop_lab/prefect_speedups.py (a `.pth`
+line in the lab's venvs): `patch` runs right after Prefect's client module loads.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.abc
-import importlib.machinery
 import ssl
-import sys
 
 TARGET = "prefect.client.orchestration"
 _MARK = "_lab_shared_tls_context"
@@ -51,42 +48,3 @@ def patch(module) -> None:
 
         setattr(__init__, _MARK, True)
         cls.__init__ = __init__
-
-
-class _PatchAfterImport(importlib.abc.MetaPathFinder):
-    """Lets Prefect's client module load as usual, then patches it (once)."""
-
-    def find_spec(self, fullname, path, target=None):
-        if fullname != TARGET:
-            return None
-        sys.meta_path.remove(self)  # find the real spec without finding ourselves again
-        try:
-            spec = importlib.machinery.PathFinder.find_spec(fullname, path)
-        finally:
-            sys.meta_path.insert(0, self)
-        if spec is None or spec.loader is None:
-            return None
-        exec_module = spec.loader.exec_module
-
-        def exec_and_patch(module):
-            exec_module(module)
-            try:
-                patch(module)
-            except Exception as error:  # a speed-up must never break Prefect
-                print(f"workshop_lab.prefect_tls_cache: not applied ({error!r})", file=sys.stderr)
-            finally:
-                if self in sys.meta_path:
-                    sys.meta_path.remove(self)
-
-        spec.loader.exec_module = exec_and_patch
-        return spec
-
-
-def install() -> None:
-    if TARGET in sys.modules:
-        patch(sys.modules[TARGET])
-    elif not any(isinstance(finder, _PatchAfterImport) for finder in sys.meta_path):
-        sys.meta_path.insert(0, _PatchAfterImport())
-
-
-install()

@@ -1,0 +1,75 @@
+"""The lab's speed-ups for Prefect 3.9, installed in every process of the lab's venvs.
+
+- `prefect_tls_cache`: one TLS context per process for Prefect's API clients, not one per client.
+- `prefect_context_cache`: the settings context serialized once per flow process and rebuilt once
+  per Dask worker, not once per task run (most of Prefect-on-Dask's per-task cost).
+- `prefect_heartbeat_wait`: a flow run ends when its work does, not up to a second later.
+
+A `.pth` line in the lab's venvs imports this module (`./lab` writes it; so does the image). It
+installs an import hook and nothing else: each patch is applied right after Prefect's own module
+loads, so plain Python start-up costs nothing, and a patch that fails to apply leaves Prefect as
+it is (with a line on stderr): a speed-up must never break Prefect.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.machinery
+import sys
+
+# Prefect module -> the lab module whose `patch(module)` applies to it once it has loaded.
+PATCHES = {
+    "prefect.client.orchestration": "workshop_lab.prefect_tls_cache",
+    "prefect.context": "workshop_lab.prefect_context_cache",
+    "prefect.flow_engine": "workshop_lab.prefect_heartbeat_wait",
+}
+
+
+def apply(target: str, module) -> None:
+    try:
+        speedup = importlib.import_module(PATCHES[target])
+        if getattr(speedup, "enabled", lambda: True)():
+            speedup.patch(module)
+    except Exception as error:  # noqa: BLE001
+        print(f"{PATCHES[target]}: not applied ({error!r})", file=sys.stderr)
+
+
+class _PatchAfterImport(importlib.abc.MetaPathFinder):
+    """Lets each target module load as usual, then patches it (once)."""
+
+    def __init__(self) -> None:
+        self.pending = set(PATCHES) - set(sys.modules)
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname not in self.pending:
+            return None
+        self.pending.discard(fullname)
+        sys.meta_path.remove(self)  # find the real spec without finding ourselves again
+        try:
+            spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        finally:
+            if self.pending:
+                sys.meta_path.insert(0, self)
+        if spec is None or spec.loader is None:
+            return None
+        exec_module = spec.loader.exec_module
+
+        def exec_and_patch(module):
+            exec_module(module)
+            apply(fullname, module)
+
+        spec.loader.exec_module = exec_and_patch
+        return spec
+
+
+def install() -> None:
+    for target in PATCHES:
+        if target in sys.modules:
+            apply(target, sys.modules[target])
+    if any(target not in sys.modules for target in PATCHES) and \
+            not any(isinstance(finder, _PatchAfterImport) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _PatchAfterImport())
+
+
+install()
