@@ -42,6 +42,12 @@ from typing import Any, Callable
 
 from _common import free_port  # bench/ is on sys.path when a bench runs as a script
 
+from workshop_lab.services import DASK_TICK_INTERVAL
+
+# The lab's Dask setting, as every lab process has it (workshop_lab/services.py): this process runs
+# the sequential flow and submits the Dask one, like a lab flow run. Before Dask is imported.
+os.environ["DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL"] = DASK_TICK_INTERVAL
+
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 FLOW_FILE = REPO / "flows" / "08_dask.py"
@@ -77,7 +83,8 @@ class Stack:
                     "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DASK_SCHEDULER_ADDRESS": self.scheduler,
                     "PREFECT_LOCAL_STORAGE_PATH": str(home / "results")}
         self.start([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(prefect_port)])
-        stock_env = {"LAB_PREFECT_CONTEXT_CACHE": "0"}  # workshop_lab/prefect_context_cache.py stays off
+        # Stock: Prefect without workshop_lab/prefect_context_cache.py, Dask with its default tick.
+        stock_env = {"LAB_PREFECT_CONTEXT_CACHE": "0", "DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL": "20ms"}
         for scheduler, extra_env in ((self.scheduler, {}), (self.stock_scheduler, stock_env)):
             self.start([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", scheduler.rsplit(":", 1)[1],
                         "--dashboard-address", f"127.0.0.1:{free_port()}"])

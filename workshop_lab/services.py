@@ -42,6 +42,13 @@ class Service:
     extra_env: dict[str, str] = field(default_factory=dict)
 
 
+# Dask's event-loop "tick" (how often each worker and scheduler checks its own event loop for
+# stalls) is 20 ms by default. Each tick takes the GIL from a task running pure Python: on the
+# lab's 2-core laptops, module 08's work ran about 20% slower in a Dask worker than in a plain
+# process with it, a few percent with 1 s (bench/dask_overhead.py; README.md). Compose sets the same.
+DASK_TICK_INTERVAL = "1s"
+
+
 def lab_environment(config: LabConfig) -> dict[str, str]:
     """Environment shared by every lab process: the same names compose sets in `x-lab-env`."""
     return {
@@ -52,6 +59,7 @@ def lab_environment(config: LabConfig) -> dict[str, str]:
         "PREFECT_LOCAL_STORAGE_PATH": str(config.results_dir),
         "PREFECT_WORKER_QUERY_SECONDS": config["PREFECT_WORKER_QUERY_SECONDS"],
         "DASK_SCHEDULER_ADDRESS": config.scheduler_address,
+        "DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL": DASK_TICK_INTERVAL,
         "LAB_WAREHOUSE_PATH": str(config.warehouse_path),
         "LAB_UPSTREAM_URL": f"http://{config.local_host}:{config['UPSTREAM_PORT']}",
         "LAB_INBOX_URL": f"http://{config.local_host}:{config['INBOX_PORT']}",
