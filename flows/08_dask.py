@@ -9,12 +9,16 @@ What you will learn
   no faster, the GIL lets one thread run Python at a time) and on the lab's Dask cluster
   (`DaskTaskRunner(address=...)`: faster, two processes work at once).
 - Why Prefect-on-Dask can make things *slower*, and the design that fixes it. Every Prefect task
-  run on Dask costs bookkeeping: the flow process serializes Prefect's whole context (every
-  setting) for each submission, and the Dask worker rebuilds it and opens a new API client for each
-  task run, then records the run's states. That is roughly 0.15 s per task run on a quiet laptop,
-  several times more on a busy one, against about 2 ms for a plain Dask task, and no setting turns
-  it off. So give each task run enough work to pay for it: fewer, bigger tasks (batches, about one
-  per Dask thread), and plain Dask (`get_dask_client()`) inside one task for thousands of tiny pieces.
+  run on Dask costs bookkeeping. Profiled (bench/dask_overhead.py), stock Prefect 3.9 spends most of
+  it on settings: the flow process serializes every setting for each submission, and the Dask
+  worker rebuilds them (re-reading the environment and config files) for each task run: about
+  0.14 s per task run here, against about 3 ms for a plain Dask task. The lab caches both
+  (workshop_lab/prefect_context_cache.py, in every lab process), which leaves about 40 ms: the
+  task run's own records (states, logs, events). That is still ten times a plain Dask task, so give
+  each task run enough work to pay for it: fewer, bigger tasks (batches, about one per Dask
+  thread), and plain Dask (`get_dask_client()`) inside one task for thousands of tiny pieces.
+- Settings matter too: Dask's workers check their event loop every 20 ms by default, which steals
+  the GIL from pure-Python work; the lab sets 1 s (`DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL`).
 - Depth-first mapping: a task mapped over the *futures* of another starts on each item as soon as
   that item's upstream is done, without waiting for the whole upstream map to finish.
 
@@ -101,8 +105,8 @@ def split(chunks: int, batches: int) -> list[list[int]]:
 # ---------------------------------------------------------------------------------------------
 # 2. Tasks. Each task run has a fixed cost, whatever it does; so one task run gets a *batch* of
 #    chunks, not one chunk. Two options skip work nobody needs here (they are good hygiene, but
-#    measured, they barely dent the fixed cost: most of it is the context shipped and rebuilt per
-#    task run, which no option turns off):
+#    measured, they barely dent the fixed cost: most of it is the task run's own records in the
+#    API, which no option turns off):
 #    - cache_policy=NO_CACHE: the default policy hashes the inputs and the task's source code on
 #      every call, to look up a cached result we never want for this work;
 #    - persist_result=False: nobody reads these results after the flow, so don't write them to

@@ -1,0 +1,61 @@
+"""workshop_lab/prefect_context_cache.py and prefect_heartbeat_wait.py, the lab's Prefect speed-ups
+for Dask and flow runs: the settings context is serialized once and rebuilt once per process, and
+what comes out is what Prefect itself would build; other settings are never mixed up with them;
+the switches turn them off. Runs in fresh interpreters of the lab's venv, where the `.pth` line
+installs the hooks, as in every lab process (the stack tests run real flows through them)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+PROBE = """
+import json
+import prefect.context as c, prefect.flow_engine as fe
+from prefect.settings import Settings, temporary_settings, PREFECT_API_URL
+ctx = c.SettingsContext.get()
+first, again = ctx.serialize(), ctx.serialize()
+first["settings"]["api"]["url"] = "mutated by a caller"          # a copy each time: the cache is untouched
+third = ctx.serialize()
+plain = Settings(**third["settings"])                             # what Prefect builds by itself
+a, b = c.SettingsContext(**third), c.SettingsContext(**third)
+with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:2/api"}):
+    other = c.SettingsContext.get().serialize()
+    other_built = c.SettingsContext(**other)
+print(json.dumps({
+    "patched": getattr(c.SettingsContext.serialize, "_lab_settings_context_cache", False),
+    "heartbeat_patched": getattr(fe._send_heartbeats, "_lab_heartbeat_wait", False),
+    "copies_equal": again == third, "copy_isolated": third["settings"]["api"]["url"] != "mutated by a caller",
+    "rebuilt_once": a.settings is b.settings, "same_as_prefect": a.settings == plain,
+    "other_url": other["settings"]["api"]["url"], "other_built_url": str(other_built.settings.api.url),
+    "other_is_new": other_built.settings is not a.settings,
+}))
+"""
+
+
+def probe(**env: str) -> dict:
+    result = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PREFECT_API_URL": "http://127.0.0.1:1/api", **env})
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_settings_are_serialized_and_rebuilt_once_and_equal_to_prefects_own():
+    seen = probe()
+    assert seen["patched"] and seen["heartbeat_patched"], seen
+    assert seen["copies_equal"] and seen["copy_isolated"], seen
+    assert seen["rebuilt_once"] and seen["same_as_prefect"], seen
+
+
+def test_other_settings_get_their_own_context():
+    seen = probe()
+    assert seen["other_url"] == "http://127.0.0.1:2/api", seen
+    assert seen["other_built_url"] == "http://127.0.0.1:2/api" and seen["other_is_new"], seen
+
+
+def test_the_switches_leave_prefect_as_released():
+    seen = probe(LAB_PREFECT_CONTEXT_CACHE="0", LAB_PREFECT_HEARTBEAT_WAIT="0")
+    assert not seen["patched"] and not seen["heartbeat_patched"], seen
+    assert not seen["rebuilt_once"] and seen["same_as_prefect"], seen
