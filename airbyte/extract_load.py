@@ -47,9 +47,9 @@ import yaml  # noqa: E402  (after the environment above)
 HERE = Path(__file__).resolve().parent
 RESULT_PREFIX = "ELT_RESULT "
 # The pinned connector's spec and catalog, captured once (`--capture-metadata`) and shipped beside
-# its config. PyAirbyte would otherwise start the connector twice more before each sync (`spec` to
-# validate the config, `discover` for the catalog): several seconds of interpreter start-up each,
-# the largest fixed cost of a sync (bench/elt.py). The config is still validated, against the file.
+# its config. Otherwise each sync would start the connector twice more (`spec` to validate the
+# config, `discover` for the catalog): seconds of interpreter start-up each, the largest fixed cost
+# of a small sync (bench/elt.py). The config is still validated, against the file.
 METADATA_SUFFIX = ".metadata.json"
 
 # The faults --inject-bad-records writes, in turn: (stream, SQL assignment, what the quarantine says).
@@ -87,26 +87,13 @@ def connector_version(name: str) -> str:
     return version(f"airbyte-{name}")
 
 
-def use_saved_metadata(source, metadata_file: Path) -> bool:
-    """Give PyAirbyte the saved spec and catalog, if they belong to the installed connector."""
-    from airbyte_protocol.models import AirbyteCatalog, ConnectorSpecification
-
-    if not metadata_file.exists():
-        return False
-    saved = json.loads(metadata_file.read_text())
-    if saved.get("connector_version") != connector_version(saved["connector"]):
-        print(f"{metadata_file.name} is for version {saved.get('connector_version')}, the installed connector is "
-              f"{connector_version(saved['connector'])}: asking the connector (run --capture-metadata to refresh)")
-        return False
-    # PyAirbyte keeps both on the source once it has asked; there is no public setter.
-    source._spec = ConnectorSpecification.model_validate(saved["spec"])
-    source._discovered_catalog = AirbyteCatalog.model_validate(saved["catalog"])
-    return True
+def metadata_path(source_file: Path) -> Path:
+    return source_file.with_name(source_file.stem + METADATA_SUFFIX)
 
 
 def capture_metadata(source_spec: dict, metadata_file: Path, executable: Path, config: dict) -> None:
     """Ask the installed connector for its spec and catalog and save them beside its config."""
-    spec, catalog = saved_metadata(source_spec, metadata_file, executable, config, live=True)
+    spec, catalog = connector_metadata(metadata_file, executable, config, live=True)
     name = source_spec["connector"]
     saved = {"connector": name, "connector_version": connector_version(name), "spec": spec, "catalog": catalog}
     metadata_file.write_text(json.dumps(saved, indent=1) + "\n")
@@ -216,7 +203,7 @@ def inject_faults(sql: Sql, schema: str, how_many: int, before: dict[str, dict])
     return injected
 
 
-def saved_metadata(source_spec: dict, metadata_file: Path, executable: Path, config: dict, live: bool) -> tuple[dict, dict]:
+def connector_metadata(metadata_file: Path, executable: Path, config: dict, live: bool) -> tuple[dict, dict]:
     """The connector's spec and catalog: the saved ones if they belong to the installed connector,
     else asked of the connector itself (`spec`, `discover`)."""
     if not live and metadata_file.exists():
@@ -261,8 +248,7 @@ def main_direct(args: argparse.Namespace, source_spec: dict, streams: list[str],
     started = time.perf_counter()
     if args.raw_db is None:
         raise SystemExit("--raw-db is required for target duckdb")
-    metadata_file = args.source.with_name(args.source.stem + METADATA_SUFFIX)
-    spec, catalog = saved_metadata(source_spec, metadata_file, executable, config, args.live_metadata)
+    spec, catalog = connector_metadata(metadata_path(args.source), executable, config, args.live_metadata)
     check_config(spec, config, source_spec["connector"])
     by_name = {stream["name"]: stream for stream in catalog["streams"]}
     missing = [s for s in streams if s not in by_name]
@@ -296,8 +282,13 @@ def main_pyairbyte(args: argparse.Namespace, source_spec: dict, streams: list[st
     """PyAirbyte's cache: Snowflake, or DuckDB with --loader pyairbyte."""
     started = time.perf_counter()
     source = pyairbyte_source(source_spec, config, executable)
-    if not args.live_metadata:
-        use_saved_metadata(source, args.source.with_name(args.source.stem + METADATA_SUFFIX))
+    from airbyte_protocol.models import AirbyteCatalog, ConnectorSpecification
+
+    # PyAirbyte would start the connector twice more to ask for these; it keeps them on the source
+    # once it has them, and there is no public setter.
+    spec, catalog = connector_metadata(metadata_path(args.source), executable, config, args.live_metadata)
+    source._spec = ConnectorSpecification.model_validate(spec)
+    source._discovered_catalog = AirbyteCatalog.model_validate(catalog)
     source.select_streams(streams)
     cache = make_cache(args)
     schema = cache.schema_name
@@ -346,7 +337,7 @@ def main(argv: list[str]) -> int:
         raise SystemExit(f"{executable} is missing: the Airbyte environment is incomplete; "
                          "delete .venv-airbyte/ and run ./lab up to rebuild it (in Docker: rebuild the lab image)")
     if args.capture_metadata:
-        capture_metadata(source_spec, args.source.with_name(args.source.stem + METADATA_SUFFIX), executable, config)
+        capture_metadata(source_spec, metadata_path(args.source), executable, config)
         return 0
     direct = args.target == "duckdb" and args.loader == "direct"
     run = (main_direct if direct else main_pyairbyte)(args, source_spec, streams, config, executable)

@@ -29,7 +29,6 @@ import os
 from collections import OrderedDict
 from typing import Any
 
-TARGET = "prefect.context"
 _MARK = "_lab_settings_context_cache"
 CACHE_SIZE = 16
 

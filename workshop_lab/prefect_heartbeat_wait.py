@@ -19,7 +19,6 @@ import contextvars
 import os
 import threading
 
-TARGET = "prefect.flow_engine"
 _MARK = "_lab_heartbeat_wait"
 
 

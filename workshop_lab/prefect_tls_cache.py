@@ -20,7 +20,6 @@ from __future__ import annotations
 import functools
 import ssl
 
-TARGET = "prefect.client.orchestration"
 _MARK = "_lab_shared_tls_context"
 
 
