@@ -6,6 +6,9 @@ Per round, interleaved so that machine noise hits every subject alike:
   bare      `prefect server start` on a fresh PREFECT_HOME until /api/health answers true:
             the floor, since everything else should start in parallel with it.
   embedded  `./lab up --no-first-flow` on a fresh LAB_HOME until it returns (every service healthy).
+            "first": the venv has no migrated template database yet, so the server's start makes it
+            (workshop_lab/prefect_database.py: the first `up` after install or a Prefect upgrade);
+            "fresh": a new LAB_HOME, started from the template (any later fresh start, `./lab reset`).
   compose   `docker compose up --wait` with the image already built, fresh volumes.
 and each again "warm" (second start on the data the first one left). Reports medians, the ratios
 to the bare server, the idle stack's resident memory (embedded: sum of RSS of every lab process;
@@ -30,6 +33,7 @@ from pathlib import Path
 
 import psutil
 
+from workshop_lab.prefect_database import template_path
 from workshop_lab.settings import PORT_SETTINGS
 
 from _common import free_port  # bench/ is on sys.path when a bench runs as a script
@@ -134,13 +138,20 @@ def main() -> int:
         print("building the lab image (not timed)", flush=True)
         subprocess.run(["docker", "compose", "build"], cwd=REPO, check=True, capture_output=True)
 
-    samples: dict[str, list[float]] = {k: [] for k in ("bare_fresh", "bare_warm", "embedded_fresh", "embedded_warm", "compose_fresh", "compose_warm")}
+    samples: dict[str, list[float]] = {k: [] for k in ("bare_fresh", "bare_warm", "embedded_first", "embedded_fresh", "embedded_warm", "compose_fresh", "compose_warm")}
     memory: dict[str, list[float]] = {"embedded_idle_rss_mb": [], "compose_idle_mb": []}
     for round_ in range(1, args.rounds + 1):
         with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
             tmp_path = Path(tmp)
             samples["bare_fresh"].append(bare_server(tmp_path / "bare"))
             samples["bare_warm"].append(bare_server(tmp_path / "bare"))
+
+            first_env = lab_env(tmp_path / "lab-first")
+            try:
+                template_path().unlink(missing_ok=True)  # a cache: this `up` makes it again
+                samples["embedded_first"].append(embedded_up(first_env))
+            finally:
+                embedded_down(first_env)
 
             env = lab_env(tmp_path / "lab")
             try:
@@ -172,6 +183,7 @@ def main() -> int:
         "seconds_median": medians,
         "samples": {k: [round(x, 2) for x in v] for k, v in samples.items()},
         "ratio_to_bare_server": {
+            "embedded_first": round(medians["embedded_first"] / medians["bare_fresh"], 2),
             "embedded_fresh": round(medians["embedded_fresh"] / medians["bare_fresh"], 2),
             "embedded_warm": round(medians["embedded_warm"] / medians["bare_warm"], 2),
             **({"compose_fresh": round(medians["compose_fresh"] / medians["bare_fresh"], 2),

@@ -54,6 +54,10 @@ def test_down_leaves_no_process_up_keeps_history_and_reset_wipes_it(fresh_embedd
     # The fresh server schedules new runs at once (section 4's active schedule): none is from before.
     assert not first_runs & {run["id"] for run in lab.flow_runs()}, "reset must wipe the run history"
     assert lab.deployment("hello-lab/hello-lab")["name"] == "hello-lab", "up after reset deploys again"
+    # Both fresh starts began from the migrated template database (workshop_lab/prefect_database.py);
+    # the start in between found its database and kept it.
+    server_log = (lab.home / "logs" / "prefect-server.log").read_text()
+    assert server_log.count("started Prefect's database from") == 2, server_log[-3000:]
 
 
 def test_setup_deployed_every_module_of_prefect_yaml(embedded_lab):

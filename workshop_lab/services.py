@@ -84,7 +84,8 @@ def embedded_services(config: LabConfig) -> list[Service]:
     return [
         Service(
             name="prefect-server",
-            command=[str(BIN / "prefect"), "server", "start", "--host", bind, "--port", config["PREFECT_PORT"]],
+            command=[sys.executable, "-m", "workshop_lab.launch", "--seed-database", "--",
+                     "server", "start", "--host", bind, "--port", config["PREFECT_PORT"]],
             check=lambda: health.check_prefect_server(config.api_url),
             url=config.ui_url,
             ports=(("PREFECT_PORT", config.port("PREFECT_PORT")),),

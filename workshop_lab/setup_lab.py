@@ -24,9 +24,13 @@ from pathlib import Path
 
 import yaml
 
-# Imported before the server is up: the flows import these when `prefect deploy` loads them.
-import prefect.cli.deploy._commands  # noqa: F401  (what `prefect deploy` loads on first use)
+# Imported before the server is up, so that the time goes by while it starts: what `prefect deploy`
+# loads on first use, what the flows import when it loads them, and the blocks' modules.
+import duckdb  # noqa: F401
+import prefect.cli.deploy._commands  # noqa: F401
+import prefect.cli.deploy._core  # noqa: F401  (imported inside the `deploy` command)
 import prefect_dask  # noqa: F401
+import prefect_slack.messages  # noqa: F401
 from prefect.cli import app as prefect_cli
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
