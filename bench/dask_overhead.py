@@ -10,14 +10,16 @@ machine noise hits every subject alike, and medians reported:
       against the same flow on one thread (sequential). Target: speedup >= 1.5x.
   (b) per-task overhead: N no-op functions through raw `client.map`, against N no-op Prefect task
       runs mapped with DaskTaskRunner: stock Prefect (a second cluster whose workers, like this
-      process while it submits, run without the lab's speed-up), the lab's Prefect (with
-      workshop_lab/prefect_context_cache.py, as every lab process has it), the lab's with the task
+      process while it submits, run without the lab's speed-ups and with Dask's default settings),
+      the lab's Prefect (workshop_lab/prefect_speedups.py, as every lab process has it; the lab's
+      Dask worker settings, workshop_lab/services.py DASK_WORKER_ENV), the lab's with the task
       options module 08 uses (NO_CACHE, persist_result=False); and module 08's two designs for
       fine-grained work: the same N items in 4 batch task runs, and in one task run that maps them
       with plain Dask (get_dask_client). Timed from first submission to last result, inside the flow.
       Target: Prefect-on-Dask's per-item overhead <= 10x raw Dask's.
 Then one profiled Prefect no-op run: cProfile in the flow process and Dask's own sampling profiler
-(`client.profile()`) in the workers; the top entries go into the JSON.
+(`client.profile()`, switched on for that run where the lab's settings keep it off) in the workers;
+the top entries go into the JSON.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from typing import Any, Callable
 
 from _common import free_port  # bench/ is on sys.path when a bench runs as a script
 
-from workshop_lab.services import DASK_TICK_INTERVAL
+from workshop_lab.services import DASK_TICK_INTERVAL, DASK_WORKER_ENV
 
 # The lab's Dask setting, as every lab process has it (workshop_lab/services.py): this process runs
 # the sequential flow and submits the Dask one, like a lab flow run. Before Dask is imported.
@@ -83,9 +85,10 @@ class Stack:
                     "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DASK_SCHEDULER_ADDRESS": self.scheduler,
                     "PREFECT_LOCAL_STORAGE_PATH": str(home / "results")}
         self.start([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(prefect_port)])
-        # Stock: Prefect without workshop_lab/prefect_context_cache.py, Dask with its default tick.
-        stock_env = {"LAB_PREFECT_CONTEXT_CACHE": "0", "DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL": "20ms"}
-        for scheduler, extra_env in ((self.scheduler, {}), (self.stock_scheduler, stock_env)):
+        # Lab: the lab's Dask worker settings (workshop_lab/services.py). Stock: Prefect without the
+        # lab's speed-ups (workshop_lab/prefect_speedups.py), Dask with its default tick and profiler.
+        stock_env = {"LAB_PREFECT_SPEEDUPS": "0", "DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL": "20ms"}
+        for scheduler, extra_env in ((self.scheduler, DASK_WORKER_ENV), (self.stock_scheduler, stock_env)):
             self.start([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", scheduler.rsplit(":", 1)[1],
                         "--dashboard-address", f"127.0.0.1:{free_port()}"])
             # The lab's shape: 2 worker processes, 1 thread each, started outside flows/ (as in the lab).
@@ -128,6 +131,24 @@ def autogroup() -> str:
         return Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip()
     except OSError:
         return "n/a"
+
+
+def start_dask_profiler(dask_worker) -> bool:
+    """In a Dask worker (via client.run): start Dask's sampling profiler if its settings left it off."""
+    from tornado.ioloop import PeriodicCallback
+
+    if "profile" in dask_worker.periodic_callbacks:
+        return False
+    for name, callback, every_ms in (("profile", dask_worker.trigger_profile, 10), ("profile-cycle", dask_worker.cycle_profile, 1000)):
+        dask_worker.periodic_callbacks[name] = PeriodicCallback(callback, every_ms)
+        dask_worker.periodic_callbacks[name].start()
+    return True
+
+
+def stop_dask_profiler(started: dict[str, bool], dask_worker) -> None:
+    if started.get(dask_worker.address):
+        for name in ("profile", "profile-cycle"):
+            dask_worker.periodic_callbacks.pop(name).stop()
 
 
 def noop(item: int) -> int:
@@ -192,7 +213,7 @@ def main() -> None:
         sequential_crunch = module.sequential_crunch
         batches = args.batches or dask_crunch.parameters.properties["batches"]["default"]
 
-        from workshop_lab import prefect_context_cache
+        from workshop_lab import prefect_speedups
 
         runner = DaskTaskRunner(address=stack.scheduler)
         stock_runner = DaskTaskRunner(address=stack.stock_scheduler)
@@ -243,13 +264,13 @@ def main() -> None:
         stock_prefect_noops = prefect_noops.with_options(name="noop-on-dask-stock-prefect", task_runner=stock_runner)
 
         def without_lab_speedups(run: Callable[[], float]) -> Callable[[], float]:
-            """Stock Prefect: the lab's context cache off in this process (and on the stock cluster's workers)."""
+            """Stock Prefect: the lab's speed-ups off in this process (and on the stock cluster's workers)."""
             def stock() -> float:
-                prefect_context_cache.set_applied(False)
+                prefect_speedups.set_applied(False)
                 try:
                     return run()
                 finally:
-                    prefect_context_cache.set_applied(True)
+                    prefect_speedups.set_applied(True)
             return stock
 
         def raw_dask() -> float:
@@ -297,13 +318,16 @@ def main() -> None:
         profiles = {}
         for label, address, run in (("stock", stack.stock_scheduler, without_lab_speedups(lambda: stock_prefect_noops(args.noop_tasks, False))),
                                     ("lab", stack.scheduler, lambda: prefect_noops(args.noop_tasks, False))):
-            profile = cProfile.Profile()
-            profiled_from = time.time()
-            profile.enable()
-            run()
-            profile.disable()
             with Client(address, timeout=60, set_as_default=False) as client:
+                # The lab's workers run without Dask's profiler (DASK_WORKER_ENV): on for this run only.
+                started_profiler = client.run(start_dask_profiler)
+                profile = cProfile.Profile()
+                profiled_from = time.time()
+                profile.enable()
+                run()
+                profile.disable()
                 worker_tree = client.profile(start=profiled_from)
+                client.run(stop_dask_profiler, started_profiler)
             profiles[label] = {"flow_process_cprofile_top": top_cprofile(profile),
                                "dask_workers_sampled_top": top_dask_profile(worker_tree)}
 
@@ -334,7 +358,7 @@ def main() -> None:
                 "ratio_to_raw_dask": {k: round(v / per_task_ms["noop_raw_dask"], 1) for k, v in per_task_ms.items()},
                 "note": ("per item = median time from first submission to last result / N. stock, lab and trimmed "
                          "make one Prefect task run per item: stock = Prefect as released; lab = the same task with "
-                         "the lab's Prefect speed-ups (workshop_lab/prefect_context_cache.py); trimmed = lab + "
+                         "the lab's Prefect speed-ups (workshop_lab/prefect_speedups.py) and Dask worker settings (workshop_lab/services.py DASK_WORKER_ENV); trimmed = lab + "
                          "NO_CACHE, persist_result=False. batched and fan_out are module 08's designs (lab)."),
                 "target": "Prefect-on-Dask per-item overhead <= 10x raw Dask's",
             },

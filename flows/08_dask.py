@@ -12,13 +12,19 @@ What you will learn
   run on Dask costs bookkeeping. Profiled (bench/dask_overhead.py), stock Prefect 3.9 spends most of
   it on settings: the flow process serializes every setting for each submission, and the Dask
   worker rebuilds them (re-reading the environment and config files) for each task run: about
-  0.14 s per task run here, against about 3 ms for a plain Dask task. The lab caches both
-  (workshop_lab/prefect_context_cache.py, in every lab process), which leaves about 40 ms: the
-  task run's own records (states, logs, events). That is still ten times a plain Dask task, so give
-  each task run enough work to pay for it: fewer, bigger tasks (batches, about one per Dask
-  thread), and plain Dask (`get_dask_client()`) inside one task for thousands of tiny pieces.
-- Settings matter too: Dask's workers check their event loop every 20 ms by default, which steals
-  the GIL from pure-Python work; the lab sets 1 s (`DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL`).
+  0.14 s per task run here, against about 3 ms for a plain Dask task. Next came Dask itself:
+  it names each submission by hashing everything sent with it (pickling the task and the run
+  context up to three times), though a task run's id makes every name unique anyway. The lab
+  caches the settings and skips that hash (workshop_lab/prefect_speedups.py, in every lab
+  process), which leaves about 25 ms: the task run's own records (states, logs, events). That is
+  still about ten times a plain Dask task, so give each task run enough work to pay for it: fewer,
+  bigger tasks (batches, about one per Dask thread), and plain Dask (`get_dask_client()`) inside
+  one task for thousands of tiny pieces.
+- Settings matter too. Dask's workers check their event loop every 20 ms by default and sample
+  the running task's stack every 10 ms for the dashboard's Profile page: both take the GIL from
+  pure-Python work. The lab sets the check to 1 s (`DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL`) and
+  turns the sampling off in the workers (`DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED`), and the
+  workers print only Prefect's warnings to their own log (every task run's logs still reach the UI).
 - Depth-first mapping: a task mapped over the *futures* of another starts on each item as soon as
   that item's upstream is done, without waiting for the whole upstream map to finish.
 

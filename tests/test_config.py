@@ -97,3 +97,24 @@ def test_lab_image_runs_as_non_root(compose_lab):
     assert user.stdout.strip() not in ("", "root", "0")
     uid = subprocess.run(["docker", "run", "--rm", image, "id", "-u"], capture_output=True, text=True)
     assert uid.stdout.strip() not in ("", "0"), uid
+
+
+def test_compose_and_the_embedded_lab_give_processes_the_same_fixed_environment():
+    """Values that are not settings but are the same in both labs: every process's Dask tick, and
+    the Dask workers' own environment (workshop_lab/services.py is the one definition)."""
+    import yaml
+
+    from workshop_lab.services import DASK_TICK_INTERVAL, DASK_WORKER_ENV
+
+    compose = yaml.safe_load(COMPOSE_TEXT)
+    assert str(compose["x-lab-env"]["DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL"]) == DASK_TICK_INTERVAL
+    worker_env = {name: str(value) for name, value in compose["services"]["dask-worker"]["environment"].items()}
+    assert worker_env.items() >= DASK_WORKER_ENV.items(), "docker-compose.yml's dask-worker must set DASK_WORKER_ENV"
+    scheduler_env = compose["services"]["dask-scheduler"].get("environment", {})
+    assert not set(DASK_WORKER_ENV) & set(scheduler_env), "DASK_WORKER_ENV is for the workers only"
+    from workshop_lab.services import embedded_services
+    from workshop_lab.settings import LabConfig
+
+    services = embedded_services(LabConfig.load())
+    assert all(s.extra_env.items() >= DASK_WORKER_ENV.items() for s in services if s.name.startswith("dask-worker-"))
+    assert not any(set(DASK_WORKER_ENV) & set(s.extra_env) for s in services if not s.name.startswith("dask-worker-"))

@@ -4,11 +4,16 @@
 - `prefect_context_cache`: the settings context serialized once per flow process and rebuilt once
   per Dask worker, not once per task run (most of Prefect-on-Dask's per-task cost).
 - `prefect_heartbeat_wait`: a flow run ends when its work does, not up to a second later.
+- `prefect_dask_submit`: Dask names each Prefect task run's key without hashing its whole payload
+  (about half of the flow process's per-task cost on Dask).
+- `prefect_block_secrets_cache`: a block class's secret fields looked up once, not on every
+  dump (every task run a flow submits to Dask dumps its result storage block).
 
 A `.pth` line in the lab's venvs imports this module (`./lab` writes it; so does the image). It
 installs an import hook and nothing else: each patch is applied right after Prefect's own module
 loads, so plain Python start-up costs nothing, and a patch that fails to apply leaves Prefect as
-it is (with a line on stderr): a speed-up must never break Prefect.
+it is (with a line on stderr): a speed-up must never break Prefect. `LAB_PREFECT_SPEEDUPS=0`
+installs none of them (stock Prefect, as bench/dask_overhead.py's baseline runs it).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import importlib
 import importlib.abc
 import importlib.machinery
+import os
 import sys
 
 # Prefect module -> the lab module whose `patch(module)` applies to it once it has loaded.
@@ -23,7 +29,21 @@ PATCHES = {
     "prefect.client.orchestration": "workshop_lab.prefect_tls_cache",
     "prefect.context": "workshop_lab.prefect_context_cache",
     "prefect.flow_engine": "workshop_lab.prefect_heartbeat_wait",
+    "prefect_dask.client": "workshop_lab.prefect_dask_submit",
+    "prefect.blocks.core": "workshop_lab.prefect_block_secrets_cache",
 }
+
+
+def enabled() -> bool:
+    return os.environ.get("LAB_PREFECT_SPEEDUPS", "1") != "0"
+
+
+def set_applied(applied: bool) -> None:
+    """Switch off (and on again) every applied speed-up that can be switched at run time."""
+    for target, name in PATCHES.items():
+        speedup = sys.modules.get(name)
+        if target in sys.modules and speedup is not None and hasattr(speedup, "set_applied"):
+            speedup.set_applied(applied)
 
 
 def apply(target: str, module) -> None:
@@ -64,6 +84,8 @@ class _PatchAfterImport(importlib.abc.MetaPathFinder):
 
 
 def install() -> None:
+    if not enabled():
+        return
     for target in PATCHES:
         if target in sys.modules:
             apply(target, sys.modules[target])

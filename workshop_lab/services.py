@@ -48,6 +48,18 @@ class Service:
 # process with it, a few percent with 1 s (bench/dask_overhead.py; README.md). Compose sets the same.
 DASK_TICK_INTERVAL = "1s"
 
+# Only in the Dask workers' processes (compose's dask-worker sets the same):
+# - Prefect's console log handler at WARNING. Every task run on a worker logs "Finished in state
+#   ..." at INFO, and the console handler's rich formatting of that line cost more CPU than the
+#   line's trip to the API. The UI still shows every task run's logs (they go to the API at INFO,
+#   as before); only the worker's own log file (`./lab logs dask-worker-1`) loses the INFO lines.
+# - Dask's sampling profiler off: every 10 ms it walks the stack of the running task, deep for a
+#   Prefect task run, on the worker's event loop. The dashboard's Profile page stays empty.
+DASK_WORKER_ENV = {
+    "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "WARNING",
+    "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False",
+}
+
 
 def lab_environment(config: LabConfig) -> dict[str, str]:
     """Environment shared by every lab process: the same names compose sets in `x-lab-env`."""
@@ -117,6 +129,7 @@ def embedded_services(config: LabConfig) -> list[Service]:
                 ],
                 check=lambda: health.check_dask_workers(config.dashboard_api_url, workers),
                 after=("dask-scheduler",),
+                extra_env=DASK_WORKER_ENV,
             )
             for n in range(1, workers + 1)
         ),
