@@ -49,7 +49,7 @@ import json
 from prefect.blocks.core import Block
 from prefect.blocks.system import Secret
 from prefect.filesystems import LocalFileSystem
-from workshop_lab import prefect_block_secrets_cache
+from workshop_lab import prefect_speedups
 
 schema_builds = []
 for cls in (LocalFileSystem, Secret):
@@ -63,11 +63,12 @@ def dumps():
     return [block.model_dump(mode="json", context={"include_secrets": True})
             for block in (LocalFileSystem(basepath="/tmp/results"), Secret(value="s3cret"), Secret(value="other"))]
 
+is_patched = getattr(Block._field_has_secrets, "_lab_block_secrets_cache", False)
 patched = dumps(); patched_again = dumps(); builds_patched = len(schema_builds)
-prefect_block_secrets_cache.set_applied(False)
+prefect_speedups.set_applied(False)
 schema_builds.clear(); stock = dumps(); builds_stock = len(schema_builds)
 print(json.dumps({
-    "patched": getattr(Block._field_has_secrets, "_lab_block_secrets_cache", False) or bool(prefect_block_secrets_cache._PATCHED),
+    "patched": is_patched, "switched_off": not getattr(Block._field_has_secrets, "_lab_block_secrets_cache", False),
     "same_as_prefect": patched == stock == patched_again, "dump": patched,
     "builds_patched": builds_patched, "builds_stock": builds_stock,
 }))

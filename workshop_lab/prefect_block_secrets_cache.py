@@ -18,17 +18,9 @@ import functools
 import weakref
 from typing import Any
 
+from workshop_lab.prefect_speedups import replace
+
 _MARK = "_lab_block_secrets_cache"
-_ORIGINALS: dict[str, Any] = {}
-_PATCHED: dict[str, Any] = {}
-
-
-def set_applied(applied: bool) -> None:
-    """Switch the patch off and on again in this process (bench/dask_overhead.py compares both)."""
-    from prefect.blocks.core import Block
-
-    if _PATCHED:
-        Block._field_has_secrets = (_PATCHED if applied else _ORIGINALS)["_field_has_secrets"]
 
 
 def patch(module) -> None:
@@ -52,5 +44,4 @@ def patch(module) -> None:
         return answers[field_name]
 
     setattr(_field_has_secrets, _MARK, True)
-    _ORIGINALS["_field_has_secrets"], _PATCHED["_field_has_secrets"] = original, _field_has_secrets
-    block._field_has_secrets = _field_has_secrets
+    replace(block, "_field_has_secrets", _field_has_secrets)

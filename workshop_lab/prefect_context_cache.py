@@ -13,8 +13,8 @@ Settings are frozen, and a flow submits the same settings with every task run. S
 - builds one `Settings` per distinct serialized form in each worker process (keyed by its JSON),
   the same object Prefect would build from the same dict in the same process.
 Nothing else changes. Prefect's maintainers took the same two steps for their process-pool runner
-(PrefectHQ/prefect#20853). `LAB_PREFECT_CONTEXT_CACHE=0` turns it off (bench/dask_overhead.py
-measures Prefect with and without it).
+(PrefectHQ/prefect#20853). `LAB_PREFECT_CONTEXT_CACHE=0` turns it off (`LAB_PREFECT_SPEEDUPS=0`,
+every speed-up: bench/dask_overhead.py measures Prefect with and without them).
 
 It is installed by the lab venvs' `.pth` line (workshop_lab/prefect_speedups.py), as an import
 hook: nothing is imported until `prefect.context` is.
@@ -46,18 +46,6 @@ def enabled() -> bool:
     return os.environ.get("LAB_PREFECT_CONTEXT_CACHE", "1") != "0"
 
 
-_ORIGINALS: dict[str, Any] = {}
-_PATCHED: dict[str, Any] = {}
-
-
-def set_applied(applied: bool) -> None:
-    """Switch the patch off and on again in this process (bench/dask_overhead.py compares both)."""
-    from prefect.context import SettingsContext
-
-    for name, function in (_PATCHED if applied else _ORIGINALS).items():
-        setattr(SettingsContext, name, function)
-
-
 def patch(module) -> None:
     cls = module.SettingsContext
     if getattr(cls.serialize, _MARK, False):
@@ -87,8 +75,8 @@ def patch(module) -> None:
             data["settings"] = built
         original_init(self, *args, **data)
 
-    for wrapper in (serialize, __init__):
+    from workshop_lab.prefect_speedups import replace
+
+    for name, wrapper in (("serialize", serialize), ("__init__", __init__)):
         setattr(wrapper, _MARK, True)
-    _ORIGINALS.update(serialize=original_serialize, __init__=original_init)
-    _PATCHED.update(serialize=serialize, __init__=__init__)
-    set_applied(True)
+        replace(cls, name, wrapper)

@@ -19,19 +19,10 @@ Installed by workshop_lab/prefect_speedups.py once `prefect_dask.client` loads.
 from __future__ import annotations
 
 import functools
-from typing import Any
+
+from workshop_lab.prefect_speedups import replace
 
 _MARK = "_lab_dask_submit"
-_ORIGINALS: dict[str, Any] = {}
-_PATCHED: dict[str, Any] = {}
-
-
-def set_applied(applied: bool) -> None:
-    """Switch the patch off and on again in this process (bench/dask_overhead.py compares both)."""
-    from prefect_dask.client import PrefectDaskClient
-
-    if _PATCHED:
-        PrefectDaskClient.submit = (_PATCHED if applied else _ORIGINALS)["submit"]
 
 
 def patch(module) -> None:
@@ -49,5 +40,4 @@ def patch(module) -> None:
         return original(self, func, *args, key=key, pure=pure, **kwargs)
 
     setattr(submit, _MARK, True)
-    _ORIGINALS["submit"], _PATCHED["submit"] = original, submit
-    cls.submit = submit
+    replace(cls, "submit", submit)

@@ -16,6 +16,7 @@ server migrates its own database, as it does in Docker Compose.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import os
 import shutil
@@ -55,10 +56,9 @@ def build_template(log=print) -> Path:
         if result.returncode != 0:
             raise RuntimeError(f"`prefect server database upgrade` failed (exit {result.returncode}):\n{result.stdout}{result.stderr}")
         # One self-contained file: fold the write-ahead log in, and leave WAL mode for a plain copy.
-        with sqlite3.connect(database) as connection:
+        with contextlib.closing(sqlite3.connect(database)) as connection:
             connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             connection.execute("PRAGMA journal_mode=DELETE")
-        connection.close()
         os.replace(database, template)
     return template
 

@@ -38,12 +38,21 @@ def enabled() -> bool:
     return os.environ.get("LAB_PREFECT_SPEEDUPS", "1") != "0"
 
 
+# (owner, attribute, Prefect's original, the lab's replacement) for every attribute a patch replaced.
+_REPLACED: list[tuple[object, str, object, object]] = []
+
+
+def replace(owner: object, attribute: str, replacement: object) -> None:
+    """What a patch calls to put its replacement in place, so that `set_applied` can undo it."""
+    _REPLACED.append((owner, attribute, getattr(owner, attribute), replacement))
+    setattr(owner, attribute, replacement)
+
+
 def set_applied(applied: bool) -> None:
-    """Switch off (and on again) every applied speed-up that can be switched at run time."""
-    for target, name in PATCHES.items():
-        speedup = sys.modules.get(name)
-        if target in sys.modules and speedup is not None and hasattr(speedup, "set_applied"):
-            speedup.set_applied(applied)
+    """Switch every applied patch off (Prefect's originals back) and on again, in this process
+    (bench/dask_overhead.py compares stock Prefect and the lab's in one run)."""
+    for owner, attribute, original, replacement in _REPLACED:
+        setattr(owner, attribute, replacement if applied else original)
 
 
 def apply(target: str, module) -> None:
