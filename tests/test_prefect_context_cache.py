@@ -6,10 +6,7 @@ installs the hooks, as in every lab process (the stack tests run real flows thro
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
+from tests.fresh_interpreter import run_probe
 
 PROBE = """
 import json
@@ -36,10 +33,7 @@ print(json.dumps({
 
 
 def probe(**env: str) -> dict:
-    result = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "PREFECT_API_URL": "http://127.0.0.1:1/api", **env})
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return run_probe(PROBE, **env)
 
 
 def test_settings_are_serialized_and_rebuilt_once_and_equal_to_prefects_own():

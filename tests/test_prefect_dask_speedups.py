@@ -7,10 +7,7 @@ scheduler takes the submissions. The stack tests and bench/dask_overhead.py run 
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
+from tests.fresh_interpreter import run_probe
 
 SUBMIT_PROBE = """
 import json, re
@@ -75,15 +72,8 @@ print(json.dumps({
 """
 
 
-def probe(script: str, **env: str) -> dict:
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180,
-                            env={**os.environ, "PREFECT_API_URL": "http://127.0.0.1:1/api", **env})
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
 def test_prefect_task_submissions_get_unique_keys_without_hashing_their_payload():
-    seen = probe(SUBMIT_PROBE)
+    seen = run_probe(SUBMIT_PROBE)
     assert seen["patched"], seen
     assert seen["task_keys_unique_uuids"], seen
     assert seen["hashed_by_tasks"] == 0, seen
@@ -93,14 +83,14 @@ def test_prefect_task_submissions_get_unique_keys_without_hashing_their_payload(
 
 def test_stock_prefect_dask_hashes_every_task_submission():
     """What the patch removes is really there: with the speed-ups off, Dask tokenizes each one."""
-    seen = probe(SUBMIT_PROBE, LAB_PREFECT_SPEEDUPS="0")
+    seen = run_probe(SUBMIT_PROBE, LAB_PREFECT_SPEEDUPS="0")
     assert not seen["patched"], seen
     assert seen["hashed_by_tasks"] >= 3, seen
     assert not seen["task_keys_unique_uuids"], seen
 
 
 def test_block_dumps_with_secrets_are_prefects_and_build_each_schema_once():
-    seen = probe(BLOCK_PROBE)
+    seen = run_probe(BLOCK_PROBE)
     assert seen["patched"] and seen["same_as_prefect"], seen
     assert seen["dump"][1]["value"] == "s3cret" and seen["dump"][0]["basepath"] == "/tmp/results", seen
     assert seen["builds_patched"] <= 2, f"one schema per block class, not one per dump: {seen}"

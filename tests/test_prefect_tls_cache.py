@@ -5,10 +5,7 @@ venv, where the `.pth` line installs the hook, as in every lab process."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
+from tests.fresh_interpreter import run_probe
 
 PROBE = """
 import json, ssl
@@ -27,10 +24,7 @@ print(json.dumps({"made": len(made), "contexts": len(contexts), "modes": sorted(
 
 
 def probe(**env: str) -> dict:
-    result = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "PREFECT_API_URL": "http://127.0.0.1:1/api", **env})
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return run_probe(PROBE, **env)
 
 
 def test_forty_clients_share_one_verified_context():
