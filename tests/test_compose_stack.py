@@ -7,6 +7,8 @@ import time
 
 import pytest
 
+from tests.test_prefect_database import prefect_migration_head
+
 pytestmark = [pytest.mark.docker, pytest.mark.stack]
 
 WAREHOUSE_CHECK = (
@@ -21,6 +23,16 @@ def test_deployment_run_completes_on_the_dask_workers(compose_lab):
     # Tasks ran in Dask worker containers, not in the Prefect worker's container.
     worker_host = compose_lab.run("exec", "-T", "prefect-worker", "hostname").stdout.strip()
     assert worker_host not in {row["host"] for row in rows}
+
+
+def test_postgres_started_from_prefects_migrated_schema(compose_lab):
+    """Postgres ran images/postgres/initdb/prefect-schema.sql as it created its volume (so the server
+    had no migrations to apply), and the database the stack runs on is at Prefect's newest migration."""
+    log = compose_lab.run("logs", "--no-color", "postgres").stdout
+    assert "running /docker-entrypoint-initdb.d/prefect-schema.sql" in log, log[-3000:]
+    revision = compose_lab.run("exec", "-T", "postgres", "sh", "-c",
+                               'psql --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" -tAc "select version_num from alembic_version"')
+    assert revision.stdout.split() == [prefect_migration_head("postgresql")], revision.stdout
 
 
 def test_services_run_as_non_root(compose_lab):

@@ -1,12 +1,17 @@
-"""The migrated template the embedded server's database starts from (workshop_lab/prefect_database.py):
-built with Prefect's own migrations, copied only into a state folder that has no database."""
+"""The migrated databases a fresh Prefect server starts from, so that it has no migrations to apply.
+Embedded: a SQLite template (workshop_lab/prefect_database.py), built with Prefect's own migrations,
+copied only into a state folder that has no database. Docker Compose: Postgres runs
+images/postgres/initdb/prefect-schema.sql (scripts/postgres-template.sh) when it creates its volume;
+tests/test_compose_stack.py checks that the real stack started from it."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
 import pytest
+import yaml
 
 from workshop_lab import prefect_database
 
@@ -30,13 +35,18 @@ def uses(template, monkeypatch) -> Path:
     return template
 
 
-def prefect_sqlite_head() -> str:
+REPO_ROOT = Path(__file__).resolve().parent.parent
+POSTGRES_SCHEMA = REPO_ROOT / "images" / "postgres" / "initdb" / "prefect-schema.sql"
+
+
+def prefect_migration_head(dialect: str) -> str:
+    """The newest of the installed Prefect's migrations for `dialect` (sqlite, postgresql)."""
     from alembic.script import ScriptDirectory
 
     import prefect.server.database as database
 
     migrations = Path(database.__file__).parent / "_migrations"
-    heads = ScriptDirectory(str(migrations), version_locations=[str(migrations / "versions" / "sqlite")]).get_heads()
+    heads = ScriptDirectory(str(migrations), version_locations=[str(migrations / "versions" / dialect)]).get_heads()
     assert len(heads) == 1, heads
     return heads[0]
 
@@ -45,7 +55,7 @@ def test_template_is_one_file_at_prefects_newest_migration(template):
     assert template.name == f"prefect-{prefect_database.importlib.metadata.version('prefect')}-sqlite-{sqlite3.sqlite_version}.db"
     assert sorted(p.name for p in template.parent.iterdir()) == [template.name], "no -wal/-shm file or build folder left"
     with sqlite3.connect(template) as db:
-        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [(prefect_sqlite_head(),)]
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [(prefect_migration_head("sqlite"),)]
         assert db.execute("PRAGMA journal_mode").fetchone() == ("delete",)
         assert db.execute("SELECT count(*) FROM flow_run").fetchone() == (0,)
     db.close()
@@ -86,3 +96,23 @@ def test_a_failed_build_says_so_and_lets_the_server_migrate(tmp_path, monkeypatc
     assert not (tmp_path / "prefect" / "prefect.db").exists()
     assert "exit 3" in said[-1] and "database is locked" in said[-1] and "the server migrates its own" in said[-1], said
     assert not list((tmp_path / "templates").iterdir()), "a failed build leaves no template behind"
+
+
+def test_compose_postgres_schema_is_this_prefects_newest_migration():
+    text = POSTGRES_SCHEMA.read_text()
+    regenerate = "regenerate it after a Prefect upgrade: scripts/postgres-template.sh"
+    made_by = re.match(r"-- Prefect (\S+)'s database schema", text)
+    assert made_by and made_by[1] == prefect_database.importlib.metadata.version("prefect"), (made_by and made_by[1], regenerate)
+    revision = re.search(r"^COPY public\.alembic_version \(version_num\) FROM stdin;\n(\w+)\n\\\.$", text, re.MULTILINE)
+    assert revision and revision[1] == prefect_migration_head("postgresql"), (revision and revision[1], regenerate)
+    # Only the schema: no rows but the migration mark, and no psql command older Postgres images lack.
+    with_rows = re.findall(r"^COPY (\S+) .*FROM stdin;\n(?!\\\.$)", text, re.MULTILINE)
+    assert with_rows == ["public.alembic_version"], with_rows
+    assert not re.search(r"^\\(?!\.$)", text, re.MULTILINE), "a psql meta-command in the dump"
+
+
+def test_compose_postgres_runs_the_schema_when_it_creates_its_volume():
+    compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+    mounts = compose["services"]["postgres"]["volumes"]
+    assert "./images/postgres/initdb:/docker-entrypoint-initdb.d:ro" in mounts, mounts
+    assert sorted(p.name for p in POSTGRES_SCHEMA.parent.iterdir()) == [POSTGRES_SCHEMA.name]
