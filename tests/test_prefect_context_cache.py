@@ -22,8 +22,8 @@ with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:2/api"}):
     other = c.SettingsContext.get().serialize()
     other_built = c.SettingsContext(**other)
 print(json.dumps({
-    "patched": getattr(c.SettingsContext.serialize, "_lab_settings_context_cache", False),
-    "heartbeat_patched": getattr(fe._send_heartbeats, "_lab_heartbeat_wait", False),
+    "patched": getattr(c.SettingsContext.serialize, "_lab_speedup", False),
+    "heartbeat_patched": getattr(fe._send_heartbeats, "_lab_speedup", False),
     "copies_equal": again == third, "copy_isolated": third["settings"]["api"]["url"] != "mutated by a caller",
     "rebuilt_once": a.settings is b.settings, "same_as_prefect": a.settings == plain,
     "other_url": other["settings"]["api"]["url"], "other_built_url": str(other_built.settings.api.url),

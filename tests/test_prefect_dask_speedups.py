@@ -31,7 +31,7 @@ with LocalCluster(n_workers=0, processes=False, dashboard_address=None) as clust
     plain_key = client.submit(sorted, [3, 1, 2]).key
     explicit_key = client.submit(double, key="mine", x=1).key
 print(json.dumps({
-    "patched": getattr(PrefectDaskClient.submit, "_lab_dask_submit", False),
+    "patched": getattr(PrefectDaskClient.submit, "_lab_speedup", False),
     "task_keys_unique_uuids": len(set(task_keys)) == 3 and all(
         re.fullmatch(r"double-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}", k) for k in task_keys),
     "task_keys": task_keys,
@@ -60,12 +60,12 @@ def dumps():
     return [block.model_dump(mode="json", context={"include_secrets": True})
             for block in (LocalFileSystem(basepath="/tmp/results"), Secret(value="s3cret"), Secret(value="other"))]
 
-is_patched = getattr(Block._field_has_secrets, "_lab_block_secrets_cache", False)
+is_patched = getattr(Block._field_has_secrets, "_lab_speedup", False)
 patched = dumps(); patched_again = dumps(); builds_patched = len(schema_builds)
 prefect_speedups.set_applied(False)
 schema_builds.clear(); stock = dumps(); builds_stock = len(schema_builds)
 print(json.dumps({
-    "patched": is_patched, "switched_off": not getattr(Block._field_has_secrets, "_lab_block_secrets_cache", False),
+    "patched": is_patched, "switched_off": not getattr(Block._field_has_secrets, "_lab_speedup", False),
     "same_as_prefect": patched == stock == patched_again, "dump": patched,
     "builds_patched": builds_patched, "builds_stock": builds_stock,
 }))

@@ -20,14 +20,9 @@ from typing import Any
 
 from workshop_lab.prefect_speedups import replace
 
-_MARK = "_lab_block_secrets_cache"
-
-
 def patch(module) -> None:
     block = module.Block
     original = block._field_has_secrets
-    if getattr(original, _MARK, False):
-        return
     # block class -> (its pydantic core schema object when cached, {field name: has secrets})
     cache: "weakref.WeakKeyDictionary[type, tuple[Any, dict[str, bool]]]" = weakref.WeakKeyDictionary()
 
@@ -43,5 +38,4 @@ def patch(module) -> None:
             answers[field_name] = original(self, field_name)
         return answers[field_name]
 
-    setattr(_field_has_secrets, _MARK, True)
     replace(block, "_field_has_secrets", _field_has_secrets)

@@ -29,7 +29,8 @@ import os
 from collections import OrderedDict
 from typing import Any
 
-_MARK = "_lab_settings_context_cache"
+from workshop_lab.prefect_speedups import replace
+
 CACHE_SIZE = 16
 
 
@@ -48,8 +49,6 @@ def enabled() -> bool:
 
 def patch(module) -> None:
     cls = module.SettingsContext
-    if getattr(cls.serialize, _MARK, False):
-        return
     from prefect.settings import Settings
 
     serialized_cache: _Lru = _Lru()   # (id(settings), include_secrets) -> (settings, serialized)
@@ -75,8 +74,5 @@ def patch(module) -> None:
             data["settings"] = built
         original_init(self, *args, **data)
 
-    from workshop_lab.prefect_speedups import replace
-
     for name, wrapper in (("serialize", serialize), ("__init__", __init__)):
-        setattr(wrapper, _MARK, True)
         replace(cls, name, wrapper)

@@ -22,13 +22,8 @@ import functools
 
 from workshop_lab.prefect_speedups import replace
 
-_MARK = "_lab_dask_submit"
-
-
 def patch(module) -> None:
     cls = module.PrefectDaskClient
-    if getattr(cls.submit, _MARK, False):
-        return
     from prefect.tasks import Task
 
     original = cls.submit
@@ -39,5 +34,4 @@ def patch(module) -> None:
             pure = False  # the key is unique anyway (a fresh task_run_id in kwargs): skip tokenize()
         return original(self, func, *args, key=key, pure=pure, **kwargs)
 
-    setattr(submit, _MARK, True)
     replace(cls, "submit", submit)

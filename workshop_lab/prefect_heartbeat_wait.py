@@ -19,7 +19,7 @@ import contextvars
 import os
 import threading
 
-_MARK = "_lab_heartbeat_wait"
+from workshop_lab.prefect_speedups import replace
 
 
 def enabled() -> bool:
@@ -27,8 +27,6 @@ def enabled() -> bool:
 
 
 def patch(module) -> None:
-    if getattr(module._send_heartbeats, _MARK, False):
-        return
     minimum = module.MINIMUM_HEARTBEAT_INTERVAL
 
     @contextlib.contextmanager
@@ -64,5 +62,4 @@ def patch(module) -> None:
                 thread.join(timeout=2)
             engine.logger.debug("Stopped flow run heartbeat context")
 
-    setattr(_send_heartbeats, _MARK, True)
-    module._send_heartbeats = _send_heartbeats
+    replace(module, "_send_heartbeats", _send_heartbeats)

@@ -40,11 +40,18 @@ def enabled() -> bool:
 
 # (owner, attribute, Prefect's original, the lab's replacement) for every attribute a patch replaced.
 _REPLACED: list[tuple[object, str, object, object]] = []
+# Carried by every replacement: what tells a patched attribute from Prefect's own.
+MARK = "_lab_speedup"
 
 
 def replace(owner: object, attribute: str, replacement: object) -> None:
-    """What a patch calls to put its replacement in place, so that `set_applied` can undo it."""
-    _REPLACED.append((owner, attribute, getattr(owner, attribute), replacement))
+    """What a patch calls to put its replacement in place, so that `set_applied` can undo it.
+    An attribute already replaced keeps its replacement (a patch never wraps its own wrapper)."""
+    original = getattr(owner, attribute)
+    if getattr(original, MARK, False):
+        return
+    setattr(replacement, MARK, True)
+    _REPLACED.append((owner, attribute, original, replacement))
     setattr(owner, attribute, replacement)
 
 

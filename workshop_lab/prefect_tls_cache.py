@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import ssl
 
-_MARK = "_lab_shared_tls_context"
+from workshop_lab.prefect_speedups import replace
 
 
 @functools.lru_cache(maxsize=8)
@@ -35,8 +35,6 @@ def patch(module) -> None:
 
     for cls in (module.PrefectClient, module.SyncPrefectClient):
         original = cls.__init__
-        if getattr(original, _MARK, False):
-            continue
 
         @functools.wraps(original)
         def __init__(self, *args, __original=original, httpx_settings=None, **kwargs):
@@ -45,5 +43,4 @@ def patch(module) -> None:
                 settings["verify"] = verified_context(PREFECT_API_SSL_CERT_FILE.value() or certifi.where())
             __original(self, *args, httpx_settings=settings, **kwargs)
 
-        setattr(__init__, _MARK, True)
-        cls.__init__ = __init__
+        replace(cls, "__init__", __init__)
