@@ -4,7 +4,7 @@
 # Docker Compose's Postgres starts from. Run it after changing Prefect's version in the lock
 # (tests/test_prefect_database.py fails until you do, naming this script).
 #
-# Why: on an empty Postgres, a Prefect 3.9 server spends ~15 s of its start applying its schema
+# Why: on an empty Postgres, a Prefect 3.9 server spends ~8 s of its start applying its schema
 # migrations one by one, the same every time for a given Prefect version. The official Postgres
 # image runs /docker-entrypoint-initdb.d/*.sql once, when it creates its data volume, so a fresh
 # `docker compose up` gets that schema in well under a second, and the server's own migration

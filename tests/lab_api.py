@@ -91,9 +91,8 @@ class LabHandle:
         while True:
             runs = self.post("/task_runs/filter", {"flow_runs": {"id": {"any_": [flow_run_id]}}, "limit": 200})
             current = sorted((run["id"], run["state"]["type"] if run["state"] else None) for run in runs)
-            if current == previous and all(state in TERMINAL for _, state in current):
-                return runs
-            if time.monotonic() > deadline:
+            settled = current == previous and all(state in TERMINAL for _, state in current)
+            if settled or time.monotonic() > deadline:
                 return runs
             previous = current
             time.sleep(1)

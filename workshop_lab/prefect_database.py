@@ -9,7 +9,8 @@ every fresh start after it (a new LAB_HOME, `./lab reset`) copies that template 
 folder. The server still runs its migrations on start: on the copy they find nothing to do.
 
 Only the embedded lab's default SQLite database is seeded: with LAB_DATABASE_URL (Postgres) the
-server migrates its own database, as it does in Docker Compose.
+server migrates its own database. (Docker Compose's Postgres starts from a schema dump instead:
+images/postgres/initdb/, scripts/postgres-template.sh.)
 
     python -m workshop_lab.prefect_database            # build the template now (./lab does it on demand)
 """
