@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import socket
+
+# A benchmark brings up labs and bare servers of its own: what the lab's venv fills in for a
+# learner's shell (workshop_lab/shell.py: the running lab's addresses) must not leak into them.
+_added = set(filter(None, os.environ.pop("LAB_SHELL_SET", "").split(",")))
+for _name in _added:
+    os.environ.pop(_name, None)
+os.environ["LAB_SHELL"] = "0"
 
 
 def free_port() -> int:

@@ -21,6 +21,14 @@ from tests.lab_api import LabHandle
 from workshop_lab.compose import docker_engine
 from workshop_lab.settings import PORT_SETTINGS, REPO_ROOT
 
+from workshop_lab.shell import without_shell
+
+# The lab's venv points every process at the learner's running lab (workshop_lab/shell.py); the
+# suite starts labs of its own, so neither this process nor its children take those addresses.
+_environ = without_shell(dict(os.environ))
+os.environ.clear()
+os.environ.update(_environ)
+
 REQUIRE_DOCKER = os.environ.get("LAB_REQUIRE_DOCKER") == "1"
 CHROMIUM = os.environ.get("LAB_CHROMIUM", "/usr/bin/chromium")
 

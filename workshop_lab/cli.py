@@ -3,7 +3,9 @@
     ./lab up [--docker]        start the lab, deploy the flows, run a first flow, print the URLs
     ./lab status [--docker]    each service's health and URL
     ./lab logs [SERVICE] [-f]  what the services printed (embedded: .lab/logs/)
-    ./lab run DEPLOYMENT       run a deployment on the lab's worker and wait for it
+    ./lab run DEPLOYMENT       run a deployment on the lab's worker, show its logs, say why it failed
+    ./lab check NN             check your solution of exercise NN against the running lab
+    ./lab env                  the lab's addresses as export lines, for another shell
     ./lab deploy               deploy flows/prefect.yaml again (after adding a deployment)
     ./lab down [--docker]      stop everything; your runs, results and warehouse are kept
     ./lab reset [--docker]     stop and wipe Prefect's database, results and the warehouse
@@ -93,6 +95,9 @@ def cmd_up(args: argparse.Namespace, config: LabConfig) -> int:
         say(f"The lab is up: every service healthy after {timings['all']:.1f}s.")
     print_urls(config)
     code = 0 if args.no_first_flow else run_first_flow(config)
+    say("Your own code reaches this lab from the lab's venv, in any folder: .venv/bin/python flows/00_hello_lab.py,\n"
+        "  .venv/bin/prefect deployment ls; another shell or Python: eval \"$(./lab env)\".\n"
+        "  Exercises: flows/exercises/ (your files go in flows/mine/); check one with ./lab check NN.")
     say("Next: open the Prefect UI, then follow docs/workshop-guide.md. Stop with ./lab down.")
     return code
 
@@ -107,6 +112,10 @@ def cmd_status(args: argparse.Namespace, config: LabConfig) -> int:
         for s in states:
             mark = "healthy" if s.healthy else ("UNHEALTHY" if s.running else "stopped")
             say(f"  {s.name:<28} {mark:<10} {s.url:<32} {s.detail}")
+        if not docker:
+            say(f"  warehouse: {config.warehouse_path}  results: {config.results_dir}")
+        else:
+            say("  warehouse and results: in the Docker lab's volumes (docker compose exec prefect-worker ls /data)")
     return 0 if states and all(s.healthy for s in states) else 1
 
 
@@ -132,22 +141,37 @@ def cmd_logs(args: argparse.Namespace, config: LabConfig) -> int:
 
 
 def cmd_run(args: argparse.Namespace, config: LabConfig) -> int:
+    """Run a deployment and tell its story: states and log lines as they come, why it did not complete."""
     point_prefect_at_lab(config)
-    from workshop_lab.runs import run_and_wait
+    from workshop_lab import health
+    from workshop_lab.runs import FINAL_OK, RunRefused, create_run, explain_failure, follow, parse_parameters, pool_polled
 
-    parameters = {}
-    for item in args.param:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise LabError(f"--param takes NAME=VALUE (got {item!r})")
+    try:
+        parameters = parse_parameters(args.param)
         try:
-            parameters[name] = json.loads(value)
-        except json.JSONDecodeError:
-            parameters[name] = value
-    outcome = run_and_wait(args.deployment, parameters, timeout=args.timeout)
-    say(f"{args.deployment}: {outcome.state_type} after {outcome.seconds:.1f}s — "
-        f"{config.ui_url}/runs/flow-run/{outcome.flow_run.id}")
-    return 0 if outcome.completed else 1
+            health.check_prefect_server(config.api_url)
+        except health.Unhealthy:
+            raise LabError(f"Nothing answers at {config.api_url}: the lab is not running. Start it with ./lab up") from None
+        from prefect import get_client
+
+        with get_client(sync_client=True) as client:
+            deployment, flow_run = create_run(client, args.deployment, parameters)
+            run_url = f"{config.ui_url}/runs/flow-run/{flow_run.id}"
+            say(f"{args.deployment}: flow run {flow_run.name} created — {run_url}")
+            flow_run, seconds = follow(client, flow_run.id, args.timeout, say)
+            state = flow_run.state
+            if not state or not state.is_final():
+                still = state.type.value if state else "UNKNOWN"
+                why = pool_polled(client, deployment.work_pool_name) if still in ("SCHEDULED", "PENDING") else "it is still running"
+                raise RunRefused(f"{args.deployment}: still {still} after {seconds:.0f}s (--timeout {args.timeout:g}): {why}. {run_url}")
+            say(f"{args.deployment}: {state.type.value} after {seconds:.1f}s — {run_url}")
+            if state.type.value != FINAL_OK:
+                explain_failure(client, flow_run, say)
+                return 1
+            return 0
+    except RunRefused as refused:
+        print(f"lab: {refused}", file=sys.stderr)
+        return 2
 
 
 def cmd_deploy(args: argparse.Namespace, config: LabConfig) -> int:
@@ -215,7 +239,7 @@ def cmd_doctor(args: argparse.Namespace, config: LabConfig) -> int:
     enough = memory.available >= LAB_MEMORY_BYTES
     problems += not enough
     say(f"Memory: {memory.available / 2**30:.1f} GiB available of {memory.total / 2**30:.1f} GiB "
-        f"({'enough' if enough else 'TOO LITTLE'}: the idle lab needs about 1.5 GiB)")
+        f"({'enough' if enough else 'TOO LITTLE'}: the idle lab uses about 0.9 GiB; 1.5 GiB free leaves room for runs)")
     config.home.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(config.home).free
     problems += free < 2 * 2**30
@@ -229,7 +253,29 @@ def cmd_doctor(args: argparse.Namespace, config: LabConfig) -> int:
 
 def run_tests(pytest_args: list[str]) -> int:
     """`./lab test ARGS`: every argument goes to pytest untouched (argparse would eat `-x`)."""
-    return subprocess.call([sys.executable, "-m", "pytest", *pytest_args], cwd=REPO_ROOT)
+    from workshop_lab.shell import without_shell
+
+    # The suite starts labs of its own: it must not take the learner's running lab's addresses.
+    return subprocess.call([sys.executable, "-m", "pytest", *pytest_args], cwd=REPO_ROOT, env=without_shell(dict(os.environ)))
+
+
+def cmd_env(args: argparse.Namespace, config: LabConfig) -> int:
+    """The running lab's addresses as `export` lines, for a shell or a Python outside the lab's venv."""
+    import shlex
+
+    from workshop_lab.shell import shell_environment
+
+    print("# The lab's addresses for this shell: eval \"$(./lab env)\" (the lab's own venv needs none of this).")
+    for name, value in shell_environment(config).items():
+        if value:
+            print(f"export {name}={shlex.quote(value)}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace, config: LabConfig) -> int:
+    from workshop_lab.exercise_checks import check_exercise
+
+    return check_exercise(args.exercise, args.file, config, say)
 
 
 def cmd_settings(args: argparse.Namespace, config: LabConfig) -> int:
@@ -259,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = verb("run", cmd_run, "run a deployment and wait for its final state", docker=False)
     run.add_argument("deployment", help="FLOW/DEPLOYMENT, e.g. hello-lab/hello-lab")
     run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
-    run.add_argument("--timeout", type=float, default=600)
+    run.add_argument("--timeout", type=float, default=600, help="seconds to wait for a final state (default 600)")
     verb("deploy", cmd_deploy, "deploy every flow in flows/prefect.yaml again")
     verb("down", cmd_down, "stop the lab and keep its data")
     reset = verb("reset", cmd_reset, "stop the lab and wipe its data")
@@ -267,6 +313,10 @@ def build_parser() -> argparse.ArgumentParser:
     verb("doctor", cmd_doctor, "check ports, memory, disk and Docker", docker=False)
     test = verb("test", None, "run the whole test suite (pytest)", docker=False)
     test.add_argument("pytest_args", nargs="*", help="passed to pytest")
+    verb("env", cmd_env, "print the lab's addresses as export lines: eval \"$(./lab env)\"", docker=False)
+    check = verb("check", cmd_check, "check your solution of an exercise against the running lab", docker=False)
+    check.add_argument("exercise", help="the exercise's number, e.g. 07")
+    check.add_argument("--file", type=Path, help="check this file instead of flows/mine/NN_*.py")
     verb("settings", cmd_settings, "print every setting with its default", docker=False)
     return parser
 

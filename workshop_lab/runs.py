@@ -53,3 +53,166 @@ def table_artifact(flow_run_id: UUID, key: str) -> list[dict[str, Any]]:
             data = artifact.data
             return json.loads(data) if isinstance(data, str) else list(data or [])
     return []
+
+
+# --- `./lab run`: one clear line for a learner's mistake, the run's story while it runs ----------
+class RunRefused(Exception):
+    """The run was not created, or its outcome is known without a traceback: say why in one line."""
+
+
+# A final state's message or error logs -> what to try. Checked in order; the first match wins.
+HINTS = (
+    ("SignatureMismatchError", "the flow's function does not take these parameters: compare the --param names with the flow's signature"),
+    ("No Secret block named", "create the Secret block first (the message above says how), then run again"),
+    ("ConnectError", "a service the flow calls did not answer: ./lab status shows which one is down"),
+    ("Connection refused", "a service the flow calls did not answer: ./lab status shows which one is down"),
+    ("MissingResult", "the task's result was not stored: give the task persist_result=True or a cache policy"),
+    ("FileNotFoundError", "a file the flow needs is missing: check the path in the error above, relative to flows/"),
+    ("Process exited with status code", "the flow's process died: ./lab logs prefect-worker shows why"),
+)
+FINAL_OK = "COMPLETED"
+
+
+def parse_parameters(items: list[str]) -> dict[str, Any]:
+    """`--param NAME=VALUE` items: VALUE as JSON where it parses (8, true, [1,2]), else as text."""
+    import json
+
+    parameters: dict[str, Any] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise RunRefused(f"--param takes NAME=VALUE (got {item!r}), e.g. --param items=8")
+        try:
+            parameters[name] = json.loads(value)
+        except json.JSONDecodeError:
+            parameters[name] = value
+    return parameters
+
+
+def find_deployment(client, name: str):
+    """The deployment called FLOW/DEPLOYMENT, or RunRefused naming the closest ones."""
+    import difflib
+
+    from prefect.exceptions import ObjectNotFound
+
+    flow_name, sep, deployment_name = name.partition("/")
+    if not sep or not flow_name or not deployment_name or "/" in deployment_name:
+        raise RunRefused(f"{name!r} is not a deployment name: write FLOW/DEPLOYMENT, e.g. hello-lab/hello-lab "
+                         "(.venv/bin/prefect deployment ls lists them)")
+    try:
+        return client.read_deployment_by_name(name)
+    except ObjectNotFound:
+        flows = {f.id: f.name for f in client.read_flows(limit=200)}
+        known = sorted(f"{flows.get(d.flow_id, '?')}/{d.name}" for d in client.read_deployments(limit=200))
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        suggestion = f" Did you mean {' or '.join(close)}?" if close else ""
+        raise RunRefused(f"No deployment named {name}.{suggestion} (.venv/bin/prefect deployment ls lists them; "
+                         "a new deployment in flows/prefect.yaml needs ./lab deploy)") from None
+
+
+def check_parameters(deployment_name: str, deployment, parameters: dict[str, Any]) -> None:
+    """Refuse unknown parameter names and values the deployment's schema refuses, before any run exists."""
+    import difflib
+
+    from prefect.utilities.schema_tools.validation import ValidationError, validate
+
+    schema = deployment.parameter_openapi_schema or {}
+    known = list((schema.get("properties") or {}).keys())
+    for name in parameters:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            listed = ", ".join(known) if known else "none"
+            raise RunRefused(f"{deployment_name} has no parameter {name!r}.{hint} Its parameters: {listed}.")
+    if not schema:
+        return
+    try:
+        validate({**deployment.parameters, **parameters}, schema, raise_on_error=True, ignore_required=True)
+    except ValidationError as error:
+        raise RunRefused(f"{deployment_name} refuses these parameters: {error}") from None
+
+
+def create_run(client, deployment_name: str, parameters: dict[str, Any]):
+    from prefect.exceptions import PrefectHTTPStatusError
+
+    deployment = find_deployment(client, deployment_name)
+    check_parameters(deployment_name, deployment, parameters)
+    try:
+        return deployment, client.create_flow_run_from_deployment(deployment.id, parameters=parameters)
+    except PrefectHTTPStatusError as error:
+        detail = error.response.json().get("detail", error.response.text) if error.response.content else str(error)
+        raise RunRefused(f"The server refused a run of {deployment_name}: {detail}") from None
+
+
+def pool_polled(client, pool_name: str | None, within: float = 60) -> str:
+    """Whether a worker polls the pool, as a sentence for a run that no worker picked up."""
+    from datetime import datetime, timedelta, timezone
+
+    if not pool_name:
+        return "the deployment has no work pool, so no worker will ever run it (give it one in flows/prefect.yaml, then ./lab deploy)"
+    recent = datetime.now(timezone.utc) - timedelta(seconds=within)
+    workers = [w for w in client.read_workers_for_work_pool(pool_name) if w.last_heartbeat_time and w.last_heartbeat_time > recent]
+    if not workers:
+        return (f"no worker polls its work pool {pool_name!r}"
+                + (" (only the Docker lab's packaging profile serves it: docker compose --profile packaging up --wait)"
+                   if pool_name == "workshop-packaged" else ": is the lab's worker up? ./lab status"))
+    return (f"worker {', '.join(w.name for w in workers)} polls {pool_name!r} but has not started it "
+            "(a concurrency limit, or the worker is busy: see the run's state in the UI)")
+
+
+def follow(client, flow_run_id: UUID, timeout: float, say, poll: float = 1.0):
+    """Wait for a final state, printing each state change and the run's log lines as they arrive."""
+    import time
+
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    started = time.monotonic()
+    last_state, seen_logs, flow_run = None, set(), None
+    while True:
+        flow_run = client.read_flow_run(flow_run_id)
+        state = flow_run.state
+        label = f"{state.type.value} ({state.name})" if state and state.name.upper() != state.type.value else (state.type.value if state else "UNKNOWN")
+        if label != last_state:
+            say(f"  state: {label}")
+            last_state = label
+        logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])), limit=200, offset=max(0, len(seen_logs) - 50))
+        for log in logs:
+            if log.id in seen_logs:
+                continue
+            seen_logs.add(log.id)
+            first_line = (log.message or "").splitlines()[0] if log.message else ""
+            say(f"  {log.timestamp:%H:%M:%S} {logging_level(log.level):<7} {first_line[:160]}")
+        if state and state.is_final():
+            return flow_run, time.monotonic() - started
+        if time.monotonic() - started > timeout:
+            return flow_run, time.monotonic() - started
+        time.sleep(poll)
+
+
+def logging_level(level: int) -> str:
+    import logging
+
+    return logging.getLevelName(level)
+
+
+def explain_failure(client, flow_run, say) -> None:
+    """A final state other than COMPLETED: its message, the last error lines, and a hint."""
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId, LogFilterLevel
+
+    state = flow_run.state
+    message = (state.message or "").strip() if state else ""
+    if message:
+        say(f"  why: {message}")
+    errors = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run.id]), level=LogFilterLevel(ge_=40)),
+                              limit=200)
+    tail: list[str] = []
+    if errors:
+        tail = [line for line in errors[-1].message.splitlines() if line.strip()][-6:]
+        say("  last error log lines:")
+        for line in tail:
+            say(f"    {line[:200]}")
+    text = "\n".join([message, *(e.message for e in errors)])
+    for pattern, hint in HINTS:
+        if pattern in text:
+            say(f"  hint: {hint}")
+            break
