@@ -10,7 +10,9 @@ What you will learn
 How to run it
 - From the UI: http://localhost:4200 → Deployments → hello-lab → Run → Quick run.
 - From a terminal: `./lab run hello-lab/hello-lab`
-- As a plain script (runs in your terminal, still on the Dask cluster): `.venv/bin/python flows/00_hello_lab.py`
+- As a plain script: `.venv/bin/python flows/00_hello_lab.py`. The flow runs in your terminal, its
+  tasks on the lab's Dask cluster, and the run shows in the lab's UI: the lab's venv points every
+  Python process at the running lab (README: "Your own code").
 
 `./lab up` runs this flow once so you know the whole lab works.
 """
@@ -25,8 +27,9 @@ from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 from prefect_dask import DaskTaskRunner
 
-# The lab sets DASK_SCHEDULER_ADDRESS for every process that runs flows (worker, Dask workers,
-# your shell under `./lab`). Run outside the lab, the flow starts a throwaway local cluster instead.
+# The lab sets DASK_SCHEDULER_ADDRESS for every process that runs flows: its worker, its Dask
+# workers, and any process of the lab's venv (your shell's `.venv/bin/python`). A Python without
+# it (another venv, nothing exported) gets a throwaway local Dask cluster instead.
 SCHEDULER_ADDRESS = os.environ.get("DASK_SCHEDULER_ADDRESS")
 
 
