@@ -8,7 +8,12 @@ What you will learn
 - The API hands out history in pages: `read_flow_runs(limit=..., offset=...)` refuses limits above
   200 (HTTP 422), so a complete read is a loop that moves `offset` until a page comes back short.
 - The history lands in the lab's DuckDB warehouse (`LAB_WAREHOUSE_PATH`), where SQL does the
-  analytics: success rate, duration percentiles (p50/p90) and retries, per flow. The file is opened
+  analytics: success rate, duration percentiles (p50/p90) and retries, per flow.
+- Not every run in the API has happened: the scheduler creates a schedule's next runs ahead of
+  time (hello-schedule's, a few minutes ahead), and a run waits in Scheduled or Pending until a
+  worker starts it. Those runs are kept in the snapshot, but the statistics leave them out: they
+  count the runs that started (a run waiting for a retry has, so it counts) or that ended without
+  starting (e.g. cancelled before a worker took it). The file is opened
   only for the write and closed at once, because other processes (the next flow, your notebook) use
   the same file and DuckDB lets only one process write it at a time. While it writes, it holds the
   warehouse's writer lock (`workshop_lab.warehouse.writer_lock`): if the ELT pipeline is writing,
@@ -125,14 +130,21 @@ def fetch_task_runs(page_size: int) -> list[dict[str, Any]]:
 
 # ---------------------------------------------------------------------------------------------
 # 2. The warehouse. Raw history goes into prefect_history.flow_runs / task_runs (replaced each
-#    run: the API is the source of truth, this is a snapshot of it); SQL turns it into one row per
-#    flow in prefect_history.flow_stats. The connection lives only inside this task.
+#    run: the API is the source of truth, this is a snapshot of it, upcoming runs included); SQL
+#    turns the runs that started into one row per flow in prefect_history.flow_stats. The
+#    connection lives only inside this task.
 #    Why these retry numbers: DuckDB lets one process write a file at a time; if another flow holds
 #    it, 3 retries 2 s apart wait for it to let go.
 # ---------------------------------------------------------------------------------------------
 FLOW_STATS_SQL = """
 create or replace table prefect_history.flow_stats as
-with task_retries as (
+with history as (
+    -- Runs that have not started (Scheduled or Pending, no start_time yet) are the future, not
+    -- history. AwaitingRetry is a Scheduled state too, but that run has a start_time.
+    select * from prefect_history.flow_runs
+    where start_time is not null or state_type not in ('SCHEDULED', 'PENDING')
+),
+task_retries as (
     select flow_run_id, sum(greatest(run_count - 1, 0)) as retries
     from prefect_history.task_runs
     group by flow_run_id
@@ -141,7 +153,6 @@ final as (
     select
         f.flow_name,
         count(*) as runs,
-        count(*) filter (where f.state_type in ('SCHEDULED', 'PENDING')) as waiting,
         count(*) filter (where f.state_type in ('COMPLETED', 'FAILED', 'CRASHED', 'CANCELLED')) as finished,
         count(*) filter (where f.state_type = 'COMPLETED') as completed,
         count(*) filter (where f.state_type in ('FAILED', 'CRASHED')) as failed,
@@ -151,7 +162,7 @@ final as (
         round(quantile_cont(f.run_seconds, 0.9) filter (where f.state_type = 'COMPLETED'), 2) as p90_seconds,
         coalesce(sum(t.retries), 0)::integer as task_retries,
         sum(greatest(f.run_count - 1, 0))::integer as flow_retries
-    from prefect_history.flow_runs as f
+    from history as f
     left join task_retries as t on t.flow_run_id = f.id
     group by f.flow_name
 )
@@ -198,22 +209,26 @@ def workflow_analytics(
     stats = load_warehouse(flow_runs, task_runs, str(WAREHOUSE_PATH))
 
     create_table_artifact(key="workflow-analytics", table=stats,
-                          description="Per flow: runs (waiting = scheduled, not started yet), success rate, duration percentiles (completed runs) and retries.")
+                          description="Per flow: runs that started (upcoming Scheduled/Pending runs left out), success rate, "
+                                      "duration percentiles (completed runs) and retries.")
+    counted = sum(s["runs"] for s in stats)
     worst = min((s for s in stats if s["success_rate"] is not None), key=lambda s: s["success_rate"], default=None)
     slowest = max((s for s in stats if s["p90_seconds"] is not None), key=lambda s: s["p90_seconds"], default=None)
     create_markdown_artifact(
         key="workflow-analytics-summary",
         markdown="\n".join([
             "# Workflow history",
-            f"- {len(flow_runs)} flow runs of {len(stats)} flows, {len(task_runs)} task runs, "
+            f"- {counted} flow runs of {len(stats)} flows, {len(task_runs)} task runs, "
             f"{sum(s['task_retries'] for s in stats)} task retries.",
+            f"- Left out: {len(flow_runs) - counted} runs that have not started yet (Scheduled or Pending).",
             f"- Lowest success rate: **{worst['flow_name']}** ({worst['success_rate']:.0%} of {worst['finished']} finished runs)." if worst else "- No finished runs yet.",
             f"- Slowest at p90: **{slowest['flow_name']}** ({slowest['p90_seconds']} s)." if slowest else "",
             f"- Warehouse: `{WAREHOUSE_PATH}`, tables prefect_history.flow_runs, task_runs, flow_stats.",
         ]),
         description="The workflow history in a few lines.",
     )
-    print(f"{len(flow_runs)} flow runs, {len(task_runs)} task runs, {len(stats)} flows -> {WAREHOUSE_PATH}")
+    print(f"{counted} flow runs counted ({len(flow_runs) - counted} not started yet, left out), "
+          f"{len(task_runs)} task runs, {len(stats)} flows -> {WAREHOUSE_PATH}")
     return stats
 
 

@@ -118,3 +118,26 @@ def test_compose_and_the_embedded_lab_give_processes_the_same_fixed_environment(
     services = embedded_services(LabConfig.load())
     assert all(s.extra_env.items() >= DASK_WORKER_ENV.items() for s in services if s.name.startswith("dask-worker-"))
     assert not any(set(DASK_WORKER_ENV) & set(s.extra_env) for s in services if not s.name.startswith("dask-worker-"))
+
+
+def test_both_labs_keep_the_scheduler_a_few_runs_ahead():
+    """The server's scheduler look-ahead (SCHEDULER_LOOKAHEAD_ENV, one definition in
+    workshop_lab/services.py) is set on both labs' Prefect server, valid for Prefect, and small."""
+    from datetime import timedelta
+
+    import yaml
+    from prefect.settings.models.server.services import ServerServicesSchedulerSettings
+
+    from workshop_lab.services import SCHEDULER_LOOKAHEAD_ENV, embedded_services
+    from workshop_lab.settings import LabConfig
+
+    compose = yaml.safe_load(COMPOSE_TEXT)
+    server_env = {name: str(value) for name, value in compose["services"]["prefect-server"]["environment"].items()}
+    assert server_env.items() >= SCHEDULER_LOOKAHEAD_ENV.items(), "docker-compose.yml's prefect-server must set SCHEDULER_LOOKAHEAD_ENV"
+    [embedded_server] = [s for s in embedded_services(LabConfig.load()) if s.name == "prefect-server"]
+    assert embedded_server.extra_env.items() >= SCHEDULER_LOOKAHEAD_ENV.items()
+
+    # Prefect reads these values (a duration must be ISO 8601: "300" makes every Prefect process fail).
+    scheduler = ServerServicesSchedulerSettings(**{name.removeprefix("PREFECT_SERVER_SERVICES_SCHEDULER_").lower(): value
+                                                   for name, value in SCHEDULER_LOOKAHEAD_ENV.items()})
+    assert scheduler.min_scheduled_time <= timedelta(minutes=10) and scheduler.max_runs <= 10, scheduler

@@ -61,6 +61,19 @@ DASK_WORKER_ENV = {
 }
 
 
+# Only in the Prefect server's process (compose's prefect-server sets the same): how far ahead its
+# scheduler service creates a schedule's runs. Prefect's default is at least an hour ahead (and up
+# to 100 runs): 60 Scheduled runs of hello-schedule's 60 s interval from the first minute, which
+# flood the Runs page and the run history that module 12 analyses. The lab keeps at least 3 runs
+# and 5 minutes ahead, at most 10 runs. The scheduler tops that up every minute (its loop), so a
+# run a minute always has its next runs waiting. (Durations are ISO 8601: Prefect refuses "300".)
+SCHEDULER_LOOKAHEAD_ENV = {
+    "PREFECT_SERVER_SERVICES_SCHEDULER_MIN_SCHEDULED_TIME": "PT5M",
+    "PREFECT_SERVER_SERVICES_SCHEDULER_MIN_RUNS": "3",
+    "PREFECT_SERVER_SERVICES_SCHEDULER_MAX_RUNS": "10",
+}
+
+
 def lab_environment(config: LabConfig) -> dict[str, str]:
     """Environment shared by every lab process: the same names compose sets in `x-lab-env`."""
     return {
@@ -92,7 +105,9 @@ def embedded_services(config: LabConfig) -> list[Service]:
     """The roles of the compose file, in dependency order (postgres: only when LAB_DATABASE_URL is set)."""
     bind = config["LAB_BIND_ADDRESS"]
     workers = int(config["DASK_WORKERS"])
-    server_env = {"PREFECT_SERVER_DATABASE_CONNECTION_URL": config["LAB_DATABASE_URL"]} if config["LAB_DATABASE_URL"] else {}
+    server_env = dict(SCHEDULER_LOOKAHEAD_ENV)
+    if config["LAB_DATABASE_URL"]:
+        server_env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = config["LAB_DATABASE_URL"]
     return [
         Service(
             name="prefect-server",

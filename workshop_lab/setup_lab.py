@@ -33,7 +33,7 @@ import prefect_dask  # noqa: F401
 import prefect_slack.messages  # noqa: F401
 from prefect.cli import app as prefect_cli
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.actions import WorkPoolCreate
+from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
 from prefect.exceptions import ObjectAlreadyExists
 from prefect.variables import Variable
@@ -56,16 +56,33 @@ def log(message: str) -> None:
     print(f"[setup] {message}", flush=True)
 
 
+# What the UI's Work Pools page shows under each pool's name. Section 9's pool has no worker until
+# its compose profile runs, so the UI marks it "Not Ready" (red) from the first minute: its
+# description says that this is expected and what starts its worker.
+WORK_POOL_DESCRIPTIONS = {
+    WORK_POOL: "The lab's pool: the prefect-worker service (worker lab-worker) runs every course "
+               "deployment from flows/ as a local process.",
+    PACKAGED_WORK_POOL: "Course section 9 only (flows/09_docker_packaging.py). Its worker, packaged-worker, runs "
+                        "in the Docker lab's opt-in profile: docker compose --profile packaging up --build --wait. "
+                        "Until then this pool is Not Ready, as expected, and runs sent to it wait.",
+}
+
+
 def ensure_work_pools() -> None:
     """The lab's pool, and section 9's: `prefect deploy` refuses a deployment whose pool does not
-    exist, and only the compose `packaged-worker` (profile `packaging`) would create that one."""
+    exist, and only the compose `packaged-worker` (profile `packaging`) would create that one.
+    Each carries its description (WORK_POOL_DESCRIPTIONS), also on a pool an older setup made."""
     with get_client(sync_client=True) as client:
-        for name in (WORK_POOL, PACKAGED_WORK_POOL):
+        for name, description in WORK_POOL_DESCRIPTIONS.items():
             try:
-                client.create_work_pool(WorkPoolCreate(name=name, type="process"))
+                client.create_work_pool(WorkPoolCreate(name=name, type="process", description=description))
                 log(f"created work pool {name!r} (process)")
             except ObjectAlreadyExists:
-                log(f"work pool {name!r} exists")
+                if client.read_work_pool(name).description != description:
+                    client.update_work_pool(name, WorkPoolUpdate(description=description))
+                    log(f"work pool {name!r} exists; updated its description")
+                else:
+                    log(f"work pool {name!r} exists")
 
 
 def register_blocks() -> None:
