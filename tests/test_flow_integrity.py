@@ -1,7 +1,8 @@
 """Every flow file a learner opens keeps the course's promises: it imports, it explains itself,
 its parameters are typed, and every task that calls the network says how it retries.
 
-Loads each file under flows/ (and the exercise solutions) by path, the file path as test id.
+Loads each file under flows/ (and the exercises' solutions and starting points) by path, the file
+path as test id. A starting point keeps every promise but the retry policy: adding it is the exercise.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from prefect.tasks import Task
 
 from workshop_lab.settings import FLOWS_DIR
 
-FLOW_FILES = sorted([*FLOWS_DIR.glob("[0-9][0-9]_*.py"), *FLOWS_DIR.glob("exercises/solutions/*.py")])
+FLOW_FILES = sorted([*FLOWS_DIR.glob("[0-9][0-9]_*.py"), *FLOWS_DIR.glob("exercises/solutions/*.py"),
+                     *FLOWS_DIR.glob("exercises/starters/*.py")])
+STARTERS = {path for path in FLOW_FILES if path.parent.name == "starters"}
 # On purpose without Prefect: the "before" picture of section 1.
 PLAIN_PYTHON = {"01_plain_python_pipeline.py"}
 NETWORK_CALL = re.compile(r"\b(httpx|requests|urllib|aiohttp)\b|\.get\(f?[\"']https?:|run_deployment\(")
@@ -54,7 +57,7 @@ def test_flow_file_imports_and_explains_itself(path: Path):
         assert not untyped, f"{label} has untyped parameters: {untyped}"
 
 
-@pytest.mark.parametrize("path", [p for p in FLOW_FILES if p.name not in PLAIN_PYTHON], ids=lambda p: str(p.relative_to(FLOWS_DIR)))
+@pytest.mark.parametrize("path", [p for p in FLOW_FILES if p.name not in PLAIN_PYTHON and p not in STARTERS], ids=lambda p: str(p.relative_to(FLOWS_DIR)))
 def test_tasks_that_call_the_network_have_an_explicit_retry_policy(path: Path):
     module = load(path)
     for task in members(module, Task):

@@ -17,6 +17,9 @@ The deployment entry for flows/prefect.yaml (then `./lab deploy`):
           parameters: {city: Lagos}
           active: false
 
+The same two schedules as Python, `SCHEDULES` below: `./lab check 04` deploys them to a deployment
+of its own and reads them back from the API, then resumes and pauses Oslo's with `set_schedule_active`.
+
 Run it:
     .venv/bin/python flows/exercises/solutions/04_schedules_solution.py                # one run, now
     .venv/bin/python flows/exercises/solutions/04_schedules_solution.py resume Oslo    # step 3
@@ -40,11 +43,18 @@ from typing import Annotated, Any, Literal
 import httpx
 from prefect import flow, get_client, task
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+from prefect.schedules import Cron, Interval
 from pydantic import Field
 
 UPSTREAM_URL = os.environ.get("LAB_UPSTREAM_URL", "http://127.0.0.1:8700")
 DEPLOYMENT = "weather-watch/weather-watch"
 City = Literal["Berlin", "Lagos", "Lima", "Mumbai", "Oslo", "Sydney", "Toronto"]
+
+# The prefect.yaml entry's schedules, as Python: both shipped paused.
+SCHEDULES = [
+    Interval(120, parameters={"city": "Oslo"}, active=False),
+    Cron("0,30 * * * *", timezone="Africa/Lagos", parameters={"city": "Lagos"}, active=False),
+]
 
 
 # Why these numbers: a scheduled run has nobody watching it; 3 retries 2 s apart ride out a blip,

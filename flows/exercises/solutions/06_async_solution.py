@@ -60,8 +60,8 @@ async def fetch_limited(page: int, semaphore: asyncio.Semaphore) -> list[dict[st
 # The flow: one by one, all at once, at most `max_in_flight` at once.
 # ---------------------------------------------------------------------------------------------
 @flow(name="async-orders", log_prints=True)
-async def async_orders(pages: int = 20, latency_ms: int = 300, max_in_flight: int = 4) -> dict[str, float]:
-    """Download every page of orders three ways and compare the times."""
+async def async_orders(pages: int = 20, latency_ms: int = 300, max_in_flight: int = 4) -> dict[str, float | int]:
+    """Download every page of orders three ways; return how many orders each got and the times."""
     times: dict[str, float] = {}
     async with upstream_latency(latency_ms):
         started = time.perf_counter()
@@ -78,8 +78,10 @@ async def async_orders(pages: int = 20, latency_ms: int = 300, max_in_flight: in
         times["limited_s"] = time.perf_counter() - started
 
     counts = {len(sum(result, [])) for result in (one_by_one, together, limited)}
+    if len(counts) != 1:
+        raise ValueError(f"the three variants got different numbers of orders: {counts}")
     print(f"orders per variant: {counts}; times: " + ", ".join(f"{k} {v:.2f}" for k, v in times.items()))
-    return times
+    return {"orders": counts.pop(), **times}
 
 
 if __name__ == "__main__":

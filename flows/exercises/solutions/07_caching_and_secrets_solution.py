@@ -2,10 +2,8 @@
 # Solution 07 · Caching and secrets: a cheaper report, a webhook that is not in git
 
 How to run it: `.venv/bin/python flows/exercises/solutions/07_caching_and_secrets_solution.py` with
-the lab up (it reads LAB_UPSTREAM_URL, default http://127.0.0.1:8700). Create the secret once:
-
-    .venv/bin/python -c "from prefect.blocks.system import Secret; \\
-        Secret(value='http://localhost:8701/hooks/workshop').save('workshop-webhook-url', overwrite=True)"
+the lab up (it reads LAB_UPSTREAM_URL, default http://127.0.0.1:8700). Create the secret once (step 4 of
+flows/exercises/07_caching_and_secrets.md has the command): its value is the one place the URL lives.
 
 Run it twice: the second run's weather tasks end Cached and the upstream's /stats shows no new
 requests. Run it with `refresh=True` (from Python: `cached_weather_digest(refresh=True)`) to

@@ -1,0 +1,584 @@
+"""Every exercise's checks: the steps that run the learner's flow, and the requirements read back.
+
+Each requirement is a sentence and a small function returning (met, what it saw). The right
+answers come from the lab's own deterministic data (`workshop_lab.upstream`: the same seed gives
+the same records, so a mean or a count is known before the run), from the upstream's /stats and
+from the inbox, never from the learner's code.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from datetime import date, timedelta
+from statistics import fmean
+from typing import Any
+
+import duckdb
+
+from workshop_lab.exercise_checks import Check, Exercise, Requirement, ends, most_in_flight, named, state_of
+from workshop_lab.settings import FLOWS_DIR
+from workshop_lab.upstream import CUSTOMERS, order, weather
+
+R = Requirement
+
+
+def run(step_id: str, flow: str, **parameters: Any) -> dict[str, Any]:
+    return {"id": step_id, "do": "run", "flow": flow, "parameters": parameters}
+
+
+def chaos(step_id: str, **settings: Any) -> dict[str, Any]:
+    return {"id": step_id, "do": "chaos", "chaos": settings}
+
+
+RESTORE_CHAOS = {"id": "restore-chaos", "do": "chaos", "restore": True}
+
+
+def mean_c(city: str, hours: range) -> float:
+    return round(fmean(weather(city, h)["temperature_c"] for h in hours), 1)
+
+
+def requests_made(c: Check, step_id: str) -> int:
+    before, after = c.run(step_id)["upstream_requests"]
+    return after - before
+
+
+# --- 00 · Hello, lab ------------------------------------------------------------------------------
+ITEMS_00 = 5
+
+
+def hello_squares_right(c: Check) -> tuple[bool, str]:
+    rows = c.artifact("run", "hello-squares")
+    if rows is None:
+        return False, "the run made no table artifact 'hello-squares'"
+    squares = sorted((int(r["item"]), int(r["square"])) for r in rows)
+    return squares == [(i, i * i) for i in range(ITEMS_00)], f"(item, square) rows {squares}"
+
+
+def hello_on_dask(c: Check) -> tuple[bool, str]:
+    lab_workers = set(c.step("workers")["workers"])
+    seen = {str(r.get("dask_worker")) for r in c.artifact("run", "hello-squares") or []}
+    return bool(seen) and seen <= lab_workers, f"tasks ran on {sorted(seen) or 'nothing'}; the lab's Dask workers are {sorted(lab_workers)}"
+
+
+def hello_tasks(c: Check) -> tuple[bool, str]:
+    states = Counter(t["state_type"] for t in c.task_runs("run"))
+    return states == Counter({"COMPLETED": ITEMS_00}), f"task runs: {dict(states) or 'none'}"
+
+
+# --- 01 · Negative engineering ------------------------------------------------------------------
+def quarantine_01(c: Check) -> list[dict[str, Any]]:
+    rows = c.artifact("run", "customer-quarantine")
+    if rows is None:
+        raise AssertionError("the run made no table artifact 'customer-quarantine'")
+    return [r for r in rows if r.get("customer_id") is not None]
+
+
+def reconciles_01(c: Check) -> tuple[bool, str]:
+    countries = c.artifact("run", "customer-countries") or []
+    kept = sum(int(r["customers"]) for r in countries)
+    quarantined = len(quarantine_01(c))
+    return kept + quarantined == CUSTOMERS, f"{kept} kept in 'customer-countries' + {quarantined} quarantined, of {CUSTOMERS}"
+
+
+def quarantine_matches_01(c: Check) -> tuple[bool, str]:
+    broken = c.step("stats")["stats"]["malformed_records"]
+    rows = quarantine_01(c)
+    reasons = all(str(r.get("reason") or "").strip() for r in rows)
+    return len(rows) == broken and reasons, f"{len(rows)} quarantined{'' if reasons else ' (some without a reason)'}; the upstream broke {broken}"
+
+
+def retried_01(c: Check) -> tuple[bool, str]:
+    counts = sorted(t["run_count"] for t in named(c.task_runs("run"), "fetch_customers_page"))
+    return bool(counts) and counts[-1] > 1, f"fetch_customers_page run counts {counts or 'none'}"
+
+
+# --- 02 · Retries ---------------------------------------------------------------------------------
+CITIES_02 = ["Berlin", "Lagos", "Oslo", "Atlantis"]
+
+
+def atlantis_once(c: Check) -> tuple[bool, str]:
+    failed = [t for t in named(c.task_runs("run"), "fetch_weather") if t["state_type"] != "COMPLETED"]
+    return [t["run_count"] for t in failed] == [1], f"fetch_weather task runs not completed: {[(t['name'], t['state_type'], t['run_count']) for t in failed]}"
+
+
+def others_retried(c: Check) -> tuple[bool, str]:
+    done = [t for t in named(c.task_runs("run"), "fetch_weather") if t["state_type"] == "COMPLETED"]
+    attempts = sorted(t["run_count"] for t in done)
+    return len(done) == 3 and attempts[-1] > 1, f"{len(done)} fetch_weather task runs completed, attempts {attempts}"
+
+
+def report_02(c: Check) -> tuple[bool, str]:
+    result = c.run("run")["result"] or {}
+    got = {r["city"]: r["mean_c"] for r in result.get("results", [])}
+    want = {city: mean_c(city, range(24)) for city in CITIES_02[:3]}
+    failed = list(result.get("failed") or [])
+    return got == want and failed == ["Atlantis"], f"means {got} (right: {want}), failed {failed}"
+
+
+# --- 03 · Parameters --------------------------------------------------------------------------------
+WINDOW_03 = {"start": "2026-01-02", "end": "2026-01-04"}
+
+
+def schema_03(c: Check) -> dict[str, Any]:
+    return c.step("inspect")["parameters"]
+
+
+def quick_run_03(c: Check) -> tuple[bool, str]:
+    schema = schema_03(c)
+    return not schema.get("required") and {"cities", "window"} <= set(schema.get("properties", {})), \
+        f"parameters {sorted(schema.get('properties', {}))}, required without a default: {schema.get('required') or 'none'}"
+
+
+def refuses_03(c: Check) -> tuple[bool, str]:
+    from prefect.utilities.schema_tools import validate
+
+    schema = schema_03(c)
+    verdict = {label: not validate(values, schema) for label, values in {
+        "cities []": {"cities": []}, 'cities ["Atlantis"]': {"cities": ["Atlantis"]},
+        "five cities": {"cities": ["Berlin", "Lagos", "Lima", "Oslo", "Sydney"]}, 'cities ["Oslo"]': {"cities": ["Oslo"]}}.items()}
+    right = verdict == {"cities []": False, 'cities ["Atlantis"]': False, "five cities": False, 'cities ["Oslo"]': True}
+    return right, "the schema " + ", ".join(f"{'accepts' if ok else 'refuses'} {label}" for label, ok in verdict.items())
+
+
+def window_means_03(c: Check) -> tuple[bool, str]:
+    rows = c.artifact("good", "weather-window")
+    if rows is None:
+        return False, "the run made no table artifact 'weather-window'"
+    got = {(r["city"], str(r["day"])[:10]): r["mean_c"] for r in rows}
+    days = [date(2026, 1, 2) + timedelta(days=i) for i in range(3)]
+    first = date(2026, 1, 1)
+    want = {(city, d.isoformat()): mean_c(city, range((d - first).days * 24, (d - first).days * 24 + 24)) for city in ("Berlin", "Oslo") for d in days}
+    wrong = {k: (got.get(k), v) for k, v in want.items() if got.get(k) != v}
+    extra = sorted(set(got) - set(want))
+    return not wrong and not extra, f"{len(got)} city-days; " + (f"wrong (got, right): {wrong} " if wrong else "") + (f"outside the window: {extra}" if extra else "") + ("all right" if not wrong and not extra else "")
+
+
+# --- 04 · Schedules -----------------------------------------------------------------------------------
+CHECK_DEPLOYMENT_04 = "lab-check-04"
+
+
+def warmest_04(c: Check) -> tuple[bool, str]:
+    warmest = max(weather("Oslo", h)["temperature_c"] for h in range(6))
+    logs = c.logs("run")
+    return str(warmest) in logs, f"Oslo's warmest of 6 hours is {warmest} °C; the run's log {'says so' if str(warmest) in logs else 'does not: ' + logs[-200:]!r}"
+
+
+def schedules(c: Check, step_id: str) -> dict[str, dict[str, Any]]:
+    """The check deployment's schedules by city, as the API stores them."""
+    found = {}
+    for s in c.step(step_id)["deployment"]["schedules"]:
+        found[(s.get("parameters") or {}).get("city", "?")] = {"active": s["active"], **{k: v for k, v in s["schedule"].items() if v is not None}}
+    return found
+
+
+def two_paused_04(c: Check) -> tuple[bool, str]:
+    found = schedules(c, "deployed")
+    oslo, lagos = found.get("Oslo", {}), found.get("Lagos", {})
+    ok = (len(found) == 2 and oslo.get("interval") == 120 and lagos.get("cron") == "0,30 * * * *"
+          and lagos.get("timezone") == "Africa/Lagos" and not oslo.get("active", True) and not lagos.get("active", True))
+    return ok, f"SCHEDULES deployed as {found or 'nothing'}"
+
+
+def resumed_04(c: Check) -> tuple[bool, str]:
+    c.step("resume")  # not checked when the call raised: say so
+    found = schedules(c, "resumed")
+    ok = found.get("Oslo", {}).get("active") is True and found.get("Lagos", {}).get("active") is False
+    return ok, f"after set_schedule_active('Oslo', True): {found} (Oslo active, its city parameter kept, Lagos paused?)"
+
+
+def paused_04(c: Check) -> tuple[bool, str]:
+    c.step("pause")
+    found = schedules(c, "paused")
+    ok = found.get("Oslo", {}).get("active") is False and len(found) == 2
+    return ok, f"after set_schedule_active('Oslo', False): {found}"
+
+
+# --- 05 · Notifications ------------------------------------------------------------------------------
+THRESHOLD_05 = 100.0
+BIG_ORDERS_05 = sum(order(i)["amount"] > THRESHOLD_05 for i in range(1, 101))
+
+
+def message_05(c: Check) -> dict[str, Any] | None:
+    name = c.run("run")["api_run"]["name"]
+    return next((m for m in c.inbox() if name in m["text"]), None)
+
+
+def sent_05(c: Check) -> tuple[bool, str]:
+    texts = [m["text"][:100] for m in c.inbox()]
+    return message_05(c) is not None, (f"messages through the block: {texts}" if texts else
+                                       "nothing arrived through the workshop-slack block (was the send awaited?)")
+
+
+def count_05(c: Check) -> tuple[bool, str]:
+    message = message_05(c)
+    if message is None:
+        return False, "no message to read"
+    return re.search(rf"\b{BIG_ORDERS_05}\b", message["text"]) is not None, f"{message['text'][:120]!r} (right: {BIG_ORDERS_05} orders above {THRESHOLD_05:g})"
+
+
+# --- 06 · Async -----------------------------------------------------------------------------------------
+PAGES_06, IN_FLIGHT_06 = 8, 4
+
+
+def pages_06(c: Check) -> list[dict[str, Any]]:
+    return sorted((t for t in c.task_runs("run") if t["task_key"].startswith("fetch_page") or t["name"].startswith(("fetch_page", "page-"))),
+                  key=lambda t: t["start_time"] or "")
+
+
+def all_orders_06(c: Check) -> tuple[bool, str]:
+    result = c.run("run")["result"]
+    orders = result.get("orders") if isinstance(result, dict) else result
+    return orders == PAGES_06 * 250, f"the run returned {orders!r} orders (right: {PAGES_06 * 250}); it ended {state_of(c, 'run')}"
+
+
+def retried_06(c: Check) -> tuple[bool, str]:
+    runs = pages_06(c)
+    counts = Counter(t["run_count"] for t in runs)
+    return len(runs) >= PAGES_06 and max(counts, default=0) > 1, f"{len(runs)} fetch_page task runs, by attempts {dict(sorted(counts.items()))}"
+
+
+def concurrent_06(c: Check) -> tuple[bool, str]:
+    peak = most_in_flight(pages_06(c))
+    return peak > 1, f"at most {peak} page task run(s) in flight at once over the whole run"
+
+
+def limited_06(c: Check) -> tuple[bool, str]:
+    runs = pages_06(c)
+    peak = most_in_flight(runs[-PAGES_06:])
+    return len(runs) >= 2 * PAGES_06 and peak <= IN_FLIGHT_06, f"the last {PAGES_06} page task runs: at most {peak} in flight (of {len(runs)} in all)"
+
+
+# --- 07 · Caching and secrets --------------------------------------------------------------------------
+CITIES_07 = ["Berlin", "Oslo"]
+SECRET_07 = "workshop-webhook-url"
+
+
+def cached(c: Check, step_id: str) -> int:
+    return sum(t["state_name"] == "Cached" for t in c.task_runs(step_id))
+
+
+def refreshed_07(c: Check) -> tuple[bool, str]:
+    run, hits, made = c.run("refresh"), cached(c, "refresh"), requests_made(c, "refresh")
+    return run["state_type"] == "COMPLETED" and hits == 0 and made >= len(CITIES_07), \
+        f"refresh=True: ended {state_of(c, 'refresh')}, {hits} task run(s) Cached, {made} request(s) to the upstream"
+
+
+def from_cache_07(c: Check) -> tuple[bool, str]:
+    hits, made = cached(c, "again"), requests_made(c, "again")
+    return c.run("again")["state_type"] == "COMPLETED" and hits == len(CITIES_07) and made == 0, \
+        f"the run after it: ended {state_of(c, 'again')}, {hits} task run(s) Cached, {made} request(s) to the upstream"
+
+
+def posted_07(c: Check) -> tuple[bool, str]:
+    texts = [m["text"] for m in c.inbox()]
+    ok = len(texts) == 2 and all(city in t for t in texts for city in CITIES_07)
+    return ok, f"{len(texts)} digest(s) posted to the URL in the Secret block: {[t[:80] for t in texts]}"
+
+
+def secret_kept_07(c: Check) -> tuple[bool, str]:
+    seen = []
+    if "/hooks/" in c.file.read_text():
+        seen.append("the file has a /hooks/ URL")
+    for step in ("refresh", "again"):
+        if c.channel in c.logs(step):
+            seen.append(f"the {step} run's logs")
+        if c.channel in str(c.run(step)["api_run"]["parameters"]):
+            seen.append(f"the {step} run's parameters")
+    return not seen, "the URL is " + (f"in {', '.join(seen)}" if seen else "in no log line, no parameter and not in the file")
+
+
+# --- 08 · Dask -----------------------------------------------------------------------------------------------
+CUSTOMERS_08, BATCHES_08 = 200, 4
+
+
+def on_dask_08(c: Check) -> tuple[bool, str]:
+    found = c.step("inspect")
+    want = c.env["DASK_SCHEDULER_ADDRESS"]
+    return found["task_runner"] == "DaskTaskRunner" and found["address"] == want, \
+        f"score-in-batches runs on {found['task_runner']} at {found['address']} (the lab's scheduler: {want})"
+
+
+def batches_08(c: Check) -> tuple[bool, str]:
+    runs = c.task_runs("batches")
+    return c.run("batches")["state_type"] == "COMPLETED" and len(runs) == BATCHES_08, \
+        f"{CUSTOMERS_08} customers in {BATCHES_08} batches: ended {state_of(c, 'batches')} with {len(runs)} task run(s)"
+
+
+def fanned_out_08(c: Check) -> tuple[bool, str]:
+    runs = c.task_runs("fanned")
+    return c.run("fanned")["state_type"] == "COMPLETED" and len(runs) == 1, \
+        f"ended {state_of(c, 'fanned')} with {len(runs)} task run(s)"
+
+
+def same_score_08(c: Check) -> tuple[bool, str]:
+    a, b = c.run("batches")["result"], c.run("fanned")["result"]
+    return isinstance(a, int) and a == b and a > 0, f"total scores: batches {a}, fanned out {b}"
+
+
+# --- 09 · Docker and packaging ----------------------------------------------------------------------------
+def refuses_09(c: Check) -> tuple[bool, str]:
+    run = c.run("default")
+    return run["state_type"] == "FAILED" and "lab-toolkit" in run["message"], f"on the lab's venv (no lab-toolkit) the run ended {state_of(c, 'default')}"
+
+
+def reports_09(c: Check) -> tuple[bool, str]:
+    from importlib.metadata import version
+
+    report = c.artifact("nothing-required", "package-audit")
+    if report is None:
+        return False, f"the run ended {state_of(c, 'nothing-required')} without a 'package-audit' artifact"
+    want = {"prefect": version("prefect"), "distributed": version("distributed"), "lab-toolkit": "not installed"}
+    missing = {name: v for name, v in want.items() if not re.search(rf"{re.escape(name)}\W+{re.escape(v)}", str(report))}
+    return c.run("nothing-required")["state_type"] == "COMPLETED" and not missing, \
+        f"required=[]: ended {state_of(c, 'nothing-required')}; " + (f"the report lacks {missing}" if missing else f"the report says {want}")
+
+
+# --- 10 · Subflows ----------------------------------------------------------------------------------------
+CITIES_10 = ["Berlin", "Oslo"]
+
+
+def children_10(c: Check) -> list[dict[str, Any]]:
+    result = c.run("run")
+    if "children" not in result:
+        parents = [t["id"] for t in c.task_runs("run")]
+        result["children"] = c.post("/flow_runs/filter", {"flow_runs": {"parent_task_run_id": {"any_": parents}}, "limit": 200}) if parents else []
+    return result["children"]
+
+
+def deployed_children_10(c: Check) -> tuple[bool, str]:
+    kids = [k for k in children_10(c) if k["deployment_id"]]
+    states = Counter(k["state_type"] for k in kids)
+    cities = sorted(k["parameters"].get("city", "?") for k in kids)
+    return cities == sorted(CITIES_10) and states == Counter({"COMPLETED": len(CITIES_10)}), f"deployment children {cities}, {dict(states)}"
+
+
+def at_once_10(c: Check) -> tuple[bool, str]:
+    kids = [k for k in children_10(c) if k["deployment_id"]]
+    if len(kids) < 2:
+        return False, f"{len(kids)} deployment child run(s)"
+    last_start, first_end = max(k["created"] for k in kids), min(k["end_time"] or "9" for k in kids)
+    return last_start < first_end, f"last child created {last_start[11:23]}, first child finished {first_end[11:23]}"
+
+
+def ranked_10(c: Check) -> tuple[bool, str]:
+    subflows = [k for k in children_10(c) if not k["deployment_id"]]
+    names = [c.get(f"/flows/{k['flow_id']}")["name"] for k in subflows]
+    runs = [c.run("run")["flow_run_id"], *(k["id"] for k in subflows)]  # the subflow's run makes it, or the parent
+    found = c.post("/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": runs}, "key": {"any_": ["weather-ranking"]}}})
+    ranking = (json.loads(found[0]["data"]) if isinstance(found[0]["data"], str) else found[0]["data"]) if found else []
+    means = [r.get("mean_c") for r in ranking]
+    ok = names == ["rank-cities"] and sorted(r.get("city") for r in ranking) == sorted(CITIES_10) and means == sorted(means, reverse=True)
+    return ok, f"subflows {names}; 'weather-ranking' rows {[(r.get('rank'), r.get('city'), r.get('mean_c')) for r in ranking] or 'none'}"
+
+
+# --- 11 · Breaking the DAG ---------------------------------------------------------------------------
+CHECKS_11 = ("missing_email", "bad_country", "signup_in_future")
+
+
+def clean_11(c: Check) -> tuple[bool, str]:
+    names = [t["name"] for t in c.task_runs("clean")]
+    checks = [n for n in CHECKS_11 if named(c.task_runs("clean"), n)]
+    pages = requests_made(c, "clean")
+    ok = c.run("clean")["result"] == "publish" and checks == list(CHECKS_11) and pages == 5 and named(c.task_runs("clean"), "publish")
+    return bool(ok), f"clean upstream: returned {c.run('clean')['result']!r}, {pages} page request(s) (right: 5 of 120), check tasks {checks}, publish task {'yes' if named(c.task_runs('clean'), 'publish') else 'no'} ({len(names)} task runs)"
+
+
+def dirty_11(c: Check) -> tuple[bool, str]:
+    quarantines = named(c.task_runs("dirty"), "quarantine")
+    keys = sorted(a["key"] for a in c.artifacts("dirty") if (a["key"] or "").startswith("quarantine-"))
+    ok = c.run("dirty")["result"] == "quarantine" and quarantines and len(quarantines) == len(keys) and not named(c.task_runs("dirty"), "publish")
+    return bool(ok), f"20% malformed: returned {c.run('dirty')['result']!r}, {len(quarantines)} quarantine task run(s), artifacts {keys}"
+
+
+# --- 12 · Workflow analytics ----------------------------------------------------------------------
+WATERMARK_12 = "workflow-history-watermark"
+
+
+def scratch_warehouse(c: Check, name: str = "warehouse") -> str:
+    return str(c.scratch / name / "warehouse.duckdb")
+
+
+def first_load_12(c: Check) -> tuple[bool, str]:
+    loaded = c.run("first")["result"]
+    with duckdb.connect(scratch_warehouse(c), read_only=True) as con:
+        rows = con.execute("select count(*) from prefect_history.flow_runs").fetchone()[0]
+    return c.run("first")["state_type"] == "COMPLETED" and isinstance(loaded, int) and loaded > 0, \
+        f"first increment: ended {state_of(c, 'first')}, loaded {loaded!r}; the table has {rows} flow runs"
+
+
+def watermark_12(c: Check) -> tuple[bool, str]:
+    value = c.step("watermark")["value"]
+    return isinstance(value, str) and bool(re.match(r"\d{4}-\d\d-\d\dT", value)), f"the Variable {WATERMARK_12!r} holds {value!r}"
+
+
+def incremental_12(c: Check) -> tuple[bool, str]:
+    first, second = c.run("first")["result"], c.run("second")["result"]
+    return isinstance(second, int) and second <= 5 and isinstance(first, int) and first > second, \
+        f"the second increment loaded {second!r} flow runs (the first {first!r})"
+
+
+def hotspots_12(c: Check) -> tuple[bool, str]:
+    table = c.artifact("second", "retry-hotspots")
+    return isinstance(table, list) and bool(table), f"'retry-hotspots': {str(table)[:160] if table is not None else 'no such artifact'}"
+
+
+# --- 13 · ELT ----------------------------------------------------------------------------------------------
+LAYERS_13 = {"users": (30, 28, 2), "products": (10, 10, 0), "purchases": (40, 37, 3)}
+
+
+def build_warehouses_13(c: Check) -> None:
+    """Two small warehouses in the real layout (raw file beside the warehouse): one that
+    reconciles, and one where a staged purchase went missing."""
+    for name, lost in (("good", 0), ("bad", 1)):
+        folder = c.scratch / name
+        folder.mkdir()
+        with duckdb.connect(str(folder / "airbyte_raw.duckdb")) as raw, duckdb.connect(str(folder / "warehouse.duckdb")) as wh:
+            raw.execute("create schema raw")
+            wh.execute("create schema staging; create schema quarantine")
+            wh.execute("create table quarantine.quarantined_records (stream varchar, raw_id varchar, reason varchar)")
+            for stream, (rows, staged, quarantined) in LAYERS_13.items():
+                raw.execute(f"create table raw.{stream} as select i as id, uuid()::varchar as _airbyte_raw_id from range({rows}) t(i)")
+                staged -= lost if stream == "purchases" else 0
+                wh.execute(f"create table staging.stg_{stream} as select i as id from range({staged}) t(i)")
+                wh.execute(f"insert into quarantine.quarantined_records select '{stream}', uuid()::varchar, 'a bad value' from range({quarantined})")
+
+
+def audit_13(c: Check) -> tuple[bool, str]:
+    rows = c.artifact("good", "elt-audit")
+    if rows is None:
+        return False, f"the run ended {state_of(c, 'good')} without a table artifact 'elt-audit'"
+    got = {r["stream"]: (int(r["raw"]), int(r["staged"]), int(r["quarantined"])) for r in rows}
+    return c.run("good")["state_type"] == "COMPLETED" and got == LAYERS_13, f"ended {state_of(c, 'good')}; (raw, staged, quarantined) {got} (right: {LAYERS_13})"
+
+
+def fails_on_loss_13(c: Check) -> tuple[bool, str]:
+    run = c.run("bad")
+    return run["state_type"] == "FAILED" and "purchases" in run["message"] and "users" not in run["message"], \
+        f"with one staged purchase missing, the run ended {state_of(c, 'bad')}"
+
+
+def steps_13(c: Check) -> list[dict[str, Any]]:
+    return [{**run(name, "elt-audit"), "env": {"LAB_WAREHOUSE_PATH": scratch_warehouse(c, name)}} for name in ("good", "bad")]
+
+
+EXERCISES: dict[str, Exercise] = {e.number: e for e in [
+    Exercise("00", "hello_lab", lambda c: [{"id": "workers", "do": "dask_workers"}, run("run", "hello-squares", items=ITEMS_00)], [
+        R(f"hello-squares(items={ITEMS_00}) COMPLETES", ends("run")),
+        R("one task run per item, all COMPLETED", hello_tasks),
+        R("a table artifact 'hello-squares' with each item's square", hello_squares_right),
+        R("every task ran on one of the lab's Dask workers", hello_on_dask),
+    ]),
+    Exercise("01", "negative_engineering", lambda c: [
+        chaos("chaos", fail_next=3, malformed_rate=0.05, seed=11), run("run", "customer-countries"),
+        {"id": "stats", "do": "stats"}, RESTORE_CHAOS], [
+        R("customer-countries COMPLETES through fail_next 3 and 5% malformed records", ends("run")),
+        R("a fetch_customers_page task retried through the 503s", retried_01),
+        R("kept + quarantined = the upstream's 500 customers", reconciles_01),
+        R("exactly the records the upstream broke are quarantined, each with a reason", quarantine_matches_01),
+    ]),
+    Exercise("02", "retries", lambda c: [
+        chaos("chaos", failure_rate=0.2, timeout_rate=0.1, hang_seconds=3, seed=7), run("run", "weather-retries", cities=CITIES_02),
+        RESTORE_CHAOS], [
+        R("weather-retries COMPLETES although one city cannot be fetched", ends("run")),
+        R("Atlantis (HTTP 400) fails after one attempt: a 4xx is not retried", atlantis_once),
+        R("the other cities complete, retried through 503s and timeouts", others_retried),
+        R("it returns each good city's mean and names Atlantis as failed", report_02),
+    ]),
+    Exercise("03", "parameters", lambda c: [
+        {"id": "inspect", "do": "inspect", "flow": "weather-window"},
+        run("good", "weather-window", cities=["Berlin", "Oslo"], window=WINDOW_03),
+        run("backwards", "weather-window", cities=["Berlin"], window={"start": "2026-01-05", "end": "2026-01-02"})], [
+        R("every parameter has a default (a Quick run works)", quick_run_03),
+        R("the parameter schema refuses no city, an unknown city and five cities", refuses_03),
+        R("Berlin and Oslo from 2026-01-02 to 01-04: the right daily means, no day outside", window_means_03),
+        R("a window whose start is after its end fails the run as it starts", ends("backwards", "FAILED")),
+    ]),
+    Exercise("04", "schedules", lambda c: [
+        run("run", "weather-watch", city="Oslo", hours=6),
+        {"id": "cleanup", "do": "delete_deployment", "name": f"weather-watch/{CHECK_DEPLOYMENT_04}"},
+        {"id": "deploy", "do": "deploy", "flow": "weather-watch", "name": CHECK_DEPLOYMENT_04, "schedules": "SCHEDULES"},
+        {"id": "deployed", "do": "read_deployment", "name": f"weather-watch/{CHECK_DEPLOYMENT_04}"},
+        {"id": "resume", "do": "call", "function": "set_schedule_active", "args": ["Oslo", True], "kwargs": {"deployment": f"weather-watch/{CHECK_DEPLOYMENT_04}"}},
+        {"id": "resumed", "do": "read_deployment", "name": f"weather-watch/{CHECK_DEPLOYMENT_04}"},
+        {"id": "pause", "do": "call", "function": "set_schedule_active", "args": ["Oslo", False], "kwargs": {"deployment": f"weather-watch/{CHECK_DEPLOYMENT_04}"}},
+        {"id": "paused", "do": "read_deployment", "name": f"weather-watch/{CHECK_DEPLOYMENT_04}"},
+        {"id": "delete", "do": "delete_deployment", "name": f"weather-watch/{CHECK_DEPLOYMENT_04}"}], [
+        R("weather-watch(Oslo, 6 hours) COMPLETES", ends("run")),
+        R("it logs Oslo's warmest hour", warmest_04),
+        R("SCHEDULES: every 120 s for Oslo, 0,30 * * * * in Africa/Lagos for Lagos, both paused", two_paused_04),
+        R("set_schedule_active resumes Oslo's schedule through the API", resumed_04),
+        R("... and pauses it again", paused_04),
+    ]),
+    Exercise("05", "notifications", lambda c: [
+        {"id": "block", "do": "slack_url", "name": "workshop-slack", "url": f"{c.inbox_url}/hooks/{c.channel}"},
+        run("run", "big-orders", threshold=THRESHOLD_05), run("fail", "big-orders", threshold=THRESHOLD_05, fail=True),
+        {"id": "restore-block", "do": "slack_url", "name": "workshop-slack", "restore": True}], [
+        R(f"big-orders(threshold={THRESHOLD_05:g}) COMPLETES", ends("run")),
+        R("its message, naming the flow run, arrived through the workshop-slack block", sent_05),
+        R("the message says how many orders on page 1 are above the threshold", count_05),
+        R("with fail=true the run FAILS (the automation reports it)", ends("fail", "FAILED")),
+    ]),
+    Exercise("06", "async", lambda c: [
+        chaos("chaos", failure_rate=0.2, seed=5), run("run", "async-orders", pages=PAGES_06, latency_ms=200, max_in_flight=IN_FLIGHT_06),
+        RESTORE_CHAOS], [
+        R(f"async-orders({PAGES_06} pages) at failure_rate 0.2 gets every order", all_orders_06),
+        R("every page is an async fetch_page task run, and retries healed the 503s", retried_06),
+        R("pages were fetched concurrently", concurrent_06),
+        R(f"the limited variant never has more than {IN_FLIGHT_06} pages in flight", limited_06),
+    ]),
+    Exercise("07", "caching_and_secrets", lambda c: [
+        {"id": "secret", "do": "secret", "name": SECRET_07, "value": f"{c.inbox_url}/hooks/{c.channel}"},
+        run("refresh", "cached-weather-digest", cities=CITIES_07, refresh=True),
+        run("again", "cached-weather-digest", cities=CITIES_07),
+        {"id": "restore-secret", "do": "secret", "name": SECRET_07, "restore": True}], [
+        R("refresh=True ignores the cache and fetches", refreshed_07),
+        R("the next run takes the weather from the cache: no request to the upstream", from_cache_07),
+        R(f"each run posts its digest to the URL in the Secret block {SECRET_07!r}", posted_07),
+        R("the webhook URL stays out of the code, the parameters and the logs", secret_kept_07),
+    ]),
+    Exercise("08", "dask", lambda c: [
+        {"id": "inspect", "do": "inspect", "flow": "score-in-batches"},
+        run("batches", "score-in-batches", customers=CUSTOMERS_08, batches=BATCHES_08),
+        run("fanned", "score-with-dask-client", customers=CUSTOMERS_08)], [
+        R("score-in-batches runs on the lab's Dask cluster", on_dask_08),
+        R("score-in-batches makes one task run per batch", batches_08),
+        R("score-with-dask-client is one task run, Dask doing the fan-out", fanned_out_08),
+        R("both designs give the same total score", same_score_08),
+    ]),
+    Exercise("09", "docker_packaging", lambda c: [
+        run("default", "package-audit"), run("nothing-required", "package-audit", required=[])], [
+        R("where lab-toolkit is not installed, package-audit FAILS and names it", refuses_09),
+        R("with nothing required it COMPLETES and reports the versions installed here", reports_09),
+    ]),
+    Exercise("10", "subflows", lambda c: [run("run", "weather-ranking", cities=CITIES_10)], [
+        R(f"weather-ranking({CITIES_10}) COMPLETES", ends("run")),
+        R("one city-weather deployment run per city, children of this run, all COMPLETED", deployed_children_10),
+        R("the children were started at once", at_once_10),
+        R("the subflow rank-cities publishes 'weather-ranking', warmest first", ranked_10),
+    ]),
+    Exercise("11", "breaking_the_dag", lambda c: [
+        chaos("calm"), run("clean", "quality-gate", page_size=120, max_bad_share=0.01),
+        chaos("chaos", malformed_rate=0.2, seed=3), run("dirty", "quality-gate", page_size=120, max_bad_share=0.01),
+        RESTORE_CHAOS], [
+        R("clean: pages until a short page, one task per check, then publish", clean_11),
+        R("20% malformed: one quarantine task and artifact per failing check, no publish", dirty_11),
+    ]),
+    Exercise("12", "workflow_analytics", lambda c: [
+        {"id": "unset", "do": "variable", "name": WATERMARK_12, "unset": True},
+        {**run("history", "workflow-analytics"), "file": str(FLOWS_DIR / "12_workflow_analytics.py"), "env": {"LAB_WAREHOUSE_PATH": scratch_warehouse(c)}},
+        {**run("first", "history-increment"), "env": {"LAB_WAREHOUSE_PATH": scratch_warehouse(c)}},
+        {**run("second", "history-increment"), "env": {"LAB_WAREHOUSE_PATH": scratch_warehouse(c)}},
+        {"id": "watermark", "do": "variable", "name": WATERMARK_12},
+        {"id": "restore", "do": "variable", "name": WATERMARK_12, "restore": True}], [
+        R("the first increment loads the flow runs into prefect_history.flow_runs", first_load_12),
+        R(f"the watermark is kept in the Variable {WATERMARK_12!r}", watermark_12),
+        R("the second increment loads (almost) nothing", incremental_12),
+        R("it publishes the retry hotspots as 'retry-hotspots'", hotspots_12),
+    ]),
+    Exercise("13", "elt", steps_13, [
+        R("on a warehouse that reconciles, elt-audit COMPLETES with each stream's raw, staged and quarantined rows", audit_13),
+        R("when a staged row is lost, the run FAILS naming that stream", fails_on_loss_13),
+    ], prepare=build_warehouses_13),
+]}
