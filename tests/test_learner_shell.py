@@ -29,15 +29,21 @@ def lab(request):
     return request.getfixturevalue(f"{request.param}_lab")
 
 
-def learner_env(ports: dict[str, str], home: Path) -> dict[str, str]:
+def learner_env(ports: dict[str, str], home: Path, docker: bool = False) -> dict[str, str]:
     """A new shell's environment: no Prefect, Dask or lab address exported, only the lab's port
-    settings (as a learner's `.env` would hold them) so that it finds the lab under test."""
+    settings (as a learner's `.env` would hold them) so that it finds the lab under test. For the
+    Docker lab, its state folder says so, as `./lab up --docker` leaves it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "DASK_", "LAB_"))}
+    if docker:
+        (home / "run").mkdir(parents=True, exist_ok=True)
+        (home / "run" / "mode").write_text("docker\n")
     return {**env, **ports, "LAB_HOME": str(home)}
 
 
-def lab_ports_of(lab) -> dict[str, str]:
-    return lab.ports if hasattr(lab, "ports") else {k: lab.env[k] for k in lab_ports()}
+def learner_env_for(lab, home: Path) -> dict[str, str]:
+    docker = hasattr(lab, "compose")
+    ports = lab.ports if docker else {k: lab.env[k] for k in lab_ports()}
+    return learner_env(ports, home, docker=docker)
 
 
 def module_command(module: str, starts_with: str) -> str:
@@ -48,7 +54,7 @@ def module_command(module: str, starts_with: str) -> str:
 
 
 def test_a_flow_file_run_from_the_learners_shell_runs_on_the_labs_dask_workers(lab, tmp_path):
-    env = learner_env(lab_ports_of(lab), tmp_path / "home")
+    env = learner_env_for(lab, tmp_path / "home")
     # From flows/, as a learner who opened the folder would; the module header's command is from the repo root.
     result = subprocess.run([str(VENV_PYTHON), "00_hello_lab.py"], cwd=FLOWS_DIR, env=env,
                             capture_output=True, text=True, timeout=180)
@@ -63,7 +69,7 @@ def test_a_flow_file_run_from_the_learners_shell_runs_on_the_labs_dask_workers(l
 
 
 def test_module_07_as_written_secret_then_two_runs_give_a_cached_task(lab, tmp_path):
-    env = learner_env(lab_ports_of(lab), tmp_path / "home")
+    env = learner_env_for(lab, tmp_path / "home")
     secret_command = module_command("07_caching_and_secrets.py", ".venv/bin/python -c")
     created = subprocess.run(secret_command, shell=True, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert created.returncode == 0, created.stderr[-2000:]
