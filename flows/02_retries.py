@@ -18,7 +18,7 @@ How to run it
   In the UI (Runs → the run → the first task run) the state history reads
   Pending → Running → AwaitingRetry → Retrying → AwaitingRetry → Retrying → Completed.
 - Ask for a page the upstream refuses (it allows at most 500 records a page):
-      ./lab run retries/retries --param page_size=600      (or UI: Run → Custom run)
+      ./lab run retries/retries --param page_size=600      # or UI: Run → Custom run
   The run fails after a single attempt: a 400 is not retried.
 
 Walkthrough: the retry condition first, then the task that uses it, then a small flow that fetches a

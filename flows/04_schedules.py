@@ -19,13 +19,13 @@ How to run it
   interval. Open the UI → Deployments → hello-schedule: "Upcoming" lists the runs the scheduler has
   created; Runs shows the ones the worker finished, one a minute, each saying hello.
 - Deployments → orders-digest shows two schedules, both paused. Resume one (the toggle next to it,
-  or `prefect deployment schedule resume orders-digest/orders-digest SCHEDULE_ID`) and watch runs
+  or `.venv/bin/prefect deployment schedule resume orders-digest/orders-digest SCHEDULE_ID`) and watch runs
   appear under "Upcoming"; pause it again when you have seen enough. Pausing deletes the runs the
   schedule had created but not started.
   A trap in Prefect 3.9.1: an update that sends only `active` (PATCH .../schedules/ID, which is what
-  `prefect deployment schedule resume/pause` sends) also resets that schedule's `parameters` to {}.
+  `.venv/bin/prefect deployment schedule resume/pause` sends) also resets that schedule's `parameters` to {}.
   After resuming the 07:30 schedule, check it still says `pages: 10`
-  (`prefect deployment schedule ls orders-digest/orders-digest`); exercise 04 shows how to flip
+  (`.venv/bin/prefect deployment schedule ls orders-digest/orders-digest`); exercise 04 shows how to flip
   `active` without losing them.
 - `./lab run orders-digest/orders-digest` runs the digest once, now, schedule or not.
 - As a plain script (no deployment, no schedule): `.venv/bin/python flows/04_schedules.py`

@@ -17,7 +17,7 @@ How to run it
 - Start the platform and create the connection once (docs/airbyte-platform.md; about 8 GB of memory
   for Docker, several minutes on the first start):
       docker compose --profile airbyte up --wait
-      python -m workshop_lab.airbyte_platform bootstrap
+      .venv/bin/python -m workshop_lab.airbyte_platform bootstrap
 - Then: `./lab run airbyte-platform-sync/airbyte-platform-sync`, or as a plain script against the
   lab's server: `.venv/bin/python flows/14_airbyte_platform.py`
 - The job shows in both UIs: Prefect's run page (the tasks' logs) and Airbyte's at
@@ -81,7 +81,7 @@ def trigger_sync(connection_name: str) -> int:
         connection = airbyte.find_connection(connection_name)
         if connection is None:
             raise AirbyteApiError(f"no Airbyte connection named {connection_name!r}: run "
-                                  "`python -m workshop_lab.airbyte_platform bootstrap` first", 404, "")
+                                  "`.venv/bin/python -m workshop_lab.airbyte_platform bootstrap` first", 404, "")
         job = airbyte.trigger_sync(connection.connection_id)
     logger.info("Airbyte sync job %s started for %s (%s)", job.job_id, connection_name, job.status)
     return job.job_id
