@@ -15,8 +15,9 @@ How to run it
 - Make the upstream fail its next two requests, then run the flow:
       curl -X PATCH localhost:8700/chaos -H 'content-type: application/json' -d '{"fail_next": 2}'
       ./lab run retries/retries
-  In the UI (Runs → the run → the first task run) the state history reads
-  Pending → Running → AwaitingRetry → Retrying → AwaitingRetry → Retrying → Completed.
+  In the UI (Runs → the run → Logs) the first page's task logs "Retry 1/3 will start ... from now",
+  then "Retry 2/3 ...", then completes; that task run's Details show Run Count 3. (./lab run
+  prints the same log lines as they come.)
 - Ask for a page the upstream refuses (it allows at most 500 records a page):
       ./lab run retries/retries --param page_size=600      # or UI: Run → Custom run
   The run fails after a single attempt: a 400 is not retried.

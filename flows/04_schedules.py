@@ -23,7 +23,7 @@ How to run it
   appear under "Upcoming"; pause it again when you have seen enough. Pausing deletes the runs the
   schedule had created but not started.
   A trap in Prefect 3.9.1: an update that sends only `active` (PATCH .../schedules/ID, which is what
-  `.venv/bin/prefect deployment schedule resume/pause` sends) also resets that schedule's `parameters` to {}.
+  what the CLI's `deployment schedule resume` and `pause` send) also resets that schedule's `parameters` to {}.
   After resuming the 07:30 schedule, check it still says `pages: 10`
   (`.venv/bin/prefect deployment schedule ls orders-digest/orders-digest`); exercise 04 shows how to flip
   `active` without losing them.

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
 
 from workshop_lab.settings import WORK_POOL
 
@@ -34,6 +32,11 @@ def wait_until_healthy(api_url: str, timeout: float = 180) -> None:
 
 
 def _request(url: str, body: dict | None = None) -> bytes:
+    # Imported here: every process of the lab's venv imports this module at start-up (through
+    # workshop_lab/shell.py), and urllib.request alone costs about 20 ms there.
+    import urllib.error
+    import urllib.request
+
     data = None if body is None else json.dumps(body).encode()
     headers = {"Content-Type": "application/json"} if body is not None else {}
     request = urllib.request.Request(url, data=data, headers=headers, method="POST" if body is not None else "GET")
