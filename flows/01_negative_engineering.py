@@ -12,7 +12,7 @@ What you will learn
 
 How to run it
 - Make the upstream misbehave first (the lab's upstream listens on port 8700):
-      curl -X PATCH localhost:8700/chaos -H 'content-type: application/json' \\
+      curl -X PATCH localhost:8700/chaos -H 'content-type: application/json' \
            -d '{"fail_next": 2, "malformed_rate": 0.02, "seed": 7}'
 - `./lab run negative-engineering/negative-engineering`, or in the UI: Deployments →
   negative-engineering → Run → Quick run. Watch the run's page: the first fetch goes

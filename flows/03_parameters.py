@@ -18,7 +18,7 @@ How to run it
 - `./lab run parameters/parameters` runs with the defaults (Berlin, the last 24 hours).
 - In the UI: Deployments → parameters → Run → Custom run. Pick a city, set hours to 48: it runs.
   Set hours to 1000: the form refuses it. Through the API the server refuses it too:
-      curl -X POST localhost:4200/api/deployments/DEPLOYMENT_ID/create_flow_run \\
+      curl -X POST localhost:4200/api/deployments/DEPLOYMENT_ID/create_flow_run \
            -H 'content-type: application/json' -d '{"parameters": {"city": "Atlantis"}}'
   answers HTTP 409 "Validation failed for field 'city' ..." and no flow run appears.
 

@@ -110,10 +110,11 @@ def test_lab_env_prints_the_labs_addresses_for_another_shell(tmp_path):
 # --- ./lab run: one line for a mistake, the story of a run -----------------------------------------
 @pytest.mark.parametrize(("args", "expected"), [
     (["nosuch/deployment"], "No deployment named nosuch/deployment"),
-    (["nodash"], "'nodash' is not a deployment name: write FLOW/DEPLOYMENT"),
+    (["nodash"], "'nodash' is not a deployment name: write FLOW/DEPLOYMENT."),
     (["parameters/parameters", "--param", "nosuch=1"], "parameters/parameters has no parameter 'nosuch'"),
     (["parameters/parameters", "--param", "hours=0"], "Validation failed for field 'hours'"),
     (["hello-lab/helo-lab"], "Did you mean hello-lab/hello-lab"),
+    (["parameters"], "Did you mean parameters/parameters?"),
 ])
 def test_lab_run_refuses_a_mistake_in_one_line(embedded_lab, args, expected):
     result = embedded_lab.cli("run", *args, check=False)

@@ -57,7 +57,7 @@ def point_prefect_at_lab(config: LabConfig) -> None:
 
 def print_urls(config: LabConfig) -> None:
     say(f"  Prefect UI       {config.ui_url}")
-    say(f"  Prefect API      {config.api_url}")
+    say(f"  Prefect API      {config.api_url}  (docs: {config.ui_url}/docs)")
     say(f"  Dask dashboard   {config.dashboard_url}")
     say(f"  Dask scheduler   {config.scheduler_address}")
     say(f"  Flaky upstream   {config.upstream_url}  (chaos: {config.upstream_url}/chaos)")
@@ -189,6 +189,7 @@ def cmd_down(args: argparse.Namespace, config: LabConfig) -> int:
         compose.down()
         say("The Docker lab is stopped; its volumes (runs, results, warehouse) are kept. ./lab reset --docker wipes them.")
     else:
+        say("Stopping the embedded lab (the worker first, the server last)...")
         stopped = Supervisor(config).stop()
         say(f"Stopped {', '.join(stopped)}." if stopped else "Nothing of the embedded lab was running.")
         say(f"Your data is kept in {config.home}. ./lab reset wipes it.")

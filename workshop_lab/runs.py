@@ -89,6 +89,11 @@ def parse_parameters(items: list[str]) -> dict[str, Any]:
     return parameters
 
 
+def deployment_names(client) -> list[str]:
+    flows = {f.id: f.name for f in client.read_flows(limit=200)}
+    return sorted(f"{flows.get(d.flow_id, '?')}/{d.name}" for d in client.read_deployments(limit=200))
+
+
 def find_deployment(client, name: str):
     """The deployment called FLOW/DEPLOYMENT, or RunRefused naming the closest ones."""
     import difflib
@@ -97,14 +102,15 @@ def find_deployment(client, name: str):
 
     flow_name, sep, deployment_name = name.partition("/")
     if not sep or not flow_name or not deployment_name or "/" in deployment_name:
-        raise RunRefused(f"{name!r} is not a deployment name: write FLOW/DEPLOYMENT, e.g. hello-lab/hello-lab "
+        known = deployment_names(client)
+        close = [k for k in known if name in k.split("/")] or difflib.get_close_matches(name, known, n=2, cutoff=0.5)
+        suggestion = f"Did you mean {' or '.join(close)}? " if close else "e.g. hello-lab/hello-lab "
+        raise RunRefused(f"{name!r} is not a deployment name: write FLOW/DEPLOYMENT. {suggestion}"
                          "(.venv/bin/prefect deployment ls lists them)")
     try:
         return client.read_deployment_by_name(name)
     except ObjectNotFound:
-        flows = {f.id: f.name for f in client.read_flows(limit=200)}
-        known = sorted(f"{flows.get(d.flow_id, '?')}/{d.name}" for d in client.read_deployments(limit=200))
-        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        close = difflib.get_close_matches(name, deployment_names(client), n=3, cutoff=0.5)
         suggestion = f" Did you mean {' or '.join(close)}?" if close else ""
         raise RunRefused(f"No deployment named {name}.{suggestion} (.venv/bin/prefect deployment ls lists them; "
                          "a new deployment in flows/prefect.yaml needs ./lab deploy)") from None
@@ -160,30 +166,56 @@ def pool_polled(client, pool_name: str | None, within: float = 60) -> str:
             "(a concurrency limit, or the worker is busy: see the run's state in the UI)")
 
 
+def one_line(message: str, width: int = 170) -> str:
+    """A log message on one line: its first line, with its middle cut when long (a retry's
+    "Retry 2/3 will start 0.9 second(s) from now" is at the end of a long exception)."""
+    line = (message or "").splitlines()[0] if message else ""
+    if len(message or "") > len(line) and "Retry " in message:
+        line = f"{line} … {message.splitlines()[-1]}"
+    return line if len(line) <= width else f"{line[:width - 75]} … {line[-70:]}"
+
+
 def follow(client, flow_run_id: UUID, timeout: float, say, poll: float = 1.0):
-    """Wait for a final state, printing each state change and the run's log lines as they arrive."""
+    """Wait for a final state, printing each state change and the run's log lines as they arrive
+    (in time order, each task run's lines named after it). Logs reach the API a moment after the
+    state does (the flow's process flushes them as it exits): after a final state, keep reading
+    until they stop coming, for a few seconds at most."""
     import time
 
-    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, LogFilter, LogFilterFlowRunId
 
     started = time.monotonic()
-    last_state, seen_logs, flow_run = None, set(), None
+    last_state, seen_logs, task_names = None, set(), {}
+    final_since = None
+
+    def new_logs() -> int:
+        logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])), limit=200,
+                                offset=max(0, len(seen_logs) - 50))
+        fresh = sorted((log for log in logs if log.id not in seen_logs), key=lambda log: log.timestamp)
+        if any(log.task_run_id and log.task_run_id not in task_names for log in fresh):
+            runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])), limit=200)
+            task_names.update({run.id: run.name for run in runs})
+        for log in fresh:
+            seen_logs.add(log.id)
+            who = f"[{task_names.get(log.task_run_id, 'task')}] " if log.task_run_id else ""
+            say(f"  {log.timestamp:%H:%M:%S} {logging_level(log.level):<7} {who}{one_line(log.message)}")
+        return len(fresh)
+
     while True:
         flow_run = client.read_flow_run(flow_run_id)
         state = flow_run.state
+        fresh = new_logs()
         label = f"{state.type.value} ({state.name})" if state and state.name.upper() != state.type.value else (state.type.value if state else "UNKNOWN")
-        if label != last_state:
+        if label != last_state and not (state and state.is_final()):
             say(f"  state: {label}")
             last_state = label
-        logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])), limit=200, offset=max(0, len(seen_logs) - 50))
-        for log in logs:
-            if log.id in seen_logs:
-                continue
-            seen_logs.add(log.id)
-            first_line = (log.message or "").splitlines()[0] if log.message else ""
-            say(f"  {log.timestamp:%H:%M:%S} {logging_level(log.level):<7} {first_line[:160]}")
         if state and state.is_final():
-            return flow_run, time.monotonic() - started
+            final_since = final_since or time.monotonic()
+            waited = time.monotonic() - final_since
+            if (waited >= 1.0 and not fresh) or waited > 5:
+                return flow_run, final_since - started
+            time.sleep(0.5)
+            continue
         if time.monotonic() - started > timeout:
             return flow_run, time.monotonic() - started
         time.sleep(poll)
@@ -205,12 +237,14 @@ def explain_failure(client, flow_run, say) -> None:
         say(f"  why: {message}")
     errors = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run.id]), level=LogFilterLevel(ge_=40)),
                               limit=200)
-    tail: list[str] = []
     if errors:
-        tail = [line for line in errors[-1].message.splitlines() if line.strip()][-6:]
-        say("  last error log lines:")
-        for line in tail:
-            say(f"    {line[:200]}")
+        # The log with the traceback says most; its last lines are the error itself.
+        chosen = next((e for e in reversed(errors) if "Traceback" in e.message), errors[-1])
+        tail = [line for line in chosen.message.splitlines() if line.strip()][-6:]
+        if not all(line.strip() in message for line in tail):
+            say("  last error log lines:")
+            for line in tail:
+                say(f"    {line[:200]}")
     text = "\n".join([message, *(e.message for e in errors)])
     for pattern, hint in HINTS:
         if pattern in text:

@@ -72,7 +72,8 @@ def install() -> None:
         print(f"lab: your shell does not reach the lab ({error}); fix the setting, or set LAB_SHELL=0", file=sys.stderr)
         return
     os.environ[MARKER] = ",".join(added)
-    _explain_when_the_lab_is_down(config.api_url)
+    _explain_when_the_lab_is_down([os.environ[name] for name in ("PREFECT_API_URL", "LAB_UPSTREAM_URL", "LAB_INBOX_URL")
+                                   if name in os.environ])
 
 
 def without_shell(environ: dict[str, str]) -> dict[str, str]:
@@ -81,23 +82,33 @@ def without_shell(environ: dict[str, str]) -> dict[str, str]:
     return {**{k: v for k, v in environ.items() if k not in added and k != MARKER}, "LAB_SHELL": "0"}
 
 
-def _explain_when_the_lab_is_down(api_url: str) -> None:
-    """An uncaught "Failed to reach API at <the lab>" becomes one line saying what to do."""
+def _explain_when_the_lab_is_down(addresses: list[str]) -> None:
+    """An uncaught failure to reach one of the lab's addresses becomes one line saying what to do:
+    Prefect's "Failed to reach API at <the lab>", or httpx's ConnectError to the upstream or inbox."""
     previous = sys.excepthook
 
+    def unreachable(error) -> str | None:
+        seen = 0
+        while error is not None and seen < 10:
+            for address in addresses:
+                if f"Failed to reach API at {address}" in str(error):
+                    return address
+            if type(error).__name__ == "ConnectError":
+                try:
+                    url = str(error.request.url)
+                except Exception:  # httpx raises RuntimeError when the error carries no request
+                    url = ""
+                for address in addresses:
+                    if url.startswith(address.removesuffix("/api")):
+                        return address
+            error, seen = error.__cause__ or error.__context__, seen + 1
+        return None
+
     def hook(kind, error, tb):
-        chain, seen = [], error
-        while seen is not None and len(chain) < 10:
-            chain.append(seen)
-            seen = seen.__cause__ or seen.__context__
-        unreachable = any(
-            f"Failed to reach API at {api_url}" in str(e) or (type(e).__name__ == "ConnectError" and api_url.rsplit("/api", 1)[0] in repr(getattr(e, "request", "")))
-            for e in chain
-        )
-        if unreachable:
-            print(f"lab: nothing answers at {api_url}: the lab is not running. Start it with ./lab up, then run this again.",
-                  file=sys.stderr)
-            return
-        previous(kind, error, tb)
+        address = unreachable(error)
+        if address is None:
+            return previous(kind, error, tb)
+        print(f"lab: nothing answers at {address}: the lab is not running (./lab status shows what is up). "
+              "Start it with ./lab up, then run this again.", file=sys.stderr)
 
     sys.excepthook = hook

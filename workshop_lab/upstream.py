@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import html
+import logging
 import os
 import random
 from datetime import datetime, timedelta, timezone
@@ -37,6 +38,8 @@ from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, Field
 
+# uvicorn's own logger: its handler prints to the service's log.
+LOG = logging.getLogger("uvicorn.error")
 CUSTOMERS = 500
 ORDERS = 5000
 MAX_PAGE_SIZE = 500
@@ -251,6 +254,7 @@ def create_app(initial: Chaos | None = None) -> FastAPI:
         """Change some chaos settings (JSON body); the others keep their values."""
         changes = update.model_dump(exclude_none=True)
         state["chaos"] = state["chaos"].model_copy(update=changes)
+        LOG.info("chaos changed: %s", changes)
         if "seed" in changes:
             state["rng"] = random.Random(changes["seed"])
         return state["chaos"]
@@ -260,6 +264,7 @@ def create_app(initial: Chaos | None = None) -> FastAPI:
         """Back to the start-up chaos settings, and the stats to zero."""
         state["chaos"], state["rng"] = start, random.Random(start.seed)
         reset_stats()
+        LOG.info("chaos reset to the start-up settings: %s", start.model_dump())
         return start
 
     @app.get("/stats")
@@ -324,7 +329,9 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8700)
     args = parser.parse_args()
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning")
+    # At INFO: `./lab logs upstream` shows each request with its status (the injected 503s too) and
+    # every chaos change, so an instructor sees what the class's flows met.
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info")
 
 
 if __name__ == "__main__":
