@@ -18,11 +18,14 @@ What it does:
 2. Runs the connector (installed at build time, next to this interpreter: never downloaded here).
 3. Writes each stream into the raw tables; the connector's state is saved beside them
    (`raw._airbyte_state`), so the next run is incremental: it reads only what is new.
-4. Optionally corrupts some of the records it just loaded (`--inject-bad-records`), the way a
-   misbehaving upstream would, so the quarantine downstream has something to catch. Every
-   corruption is written down in `raw._lab_injected_faults`.
+4. Optionally corrupts some records (`--inject-bad-records`), the way a misbehaving upstream
+   would, so the quarantine downstream has something to catch: the records this run loaded
+   first, and when it loaded too few (an incremental run often loads nothing), records loaded
+   earlier, re-sent as corrupted new versions. Every corruption is written down in
+   `raw._lab_injected_faults`, and one line says what was injected, and why fewer, if fewer.
 5. Prints one line `ELT_RESULT {json}`: per stream, the records the connector emitted this run, the
-   raw rows this run wrote (`loaded`: they must match), and the raw rows before and after.
+   raw rows this run wrote (`loaded`: they must match), and the raw rows before and after; and the
+   injection (`requested`, each fault, the streams that fell short, the message).
 """
 
 from __future__ import annotations
@@ -146,6 +149,14 @@ class Sql:
         return bool(self.scalar("select count(*) from information_schema.tables where lower(table_schema) = lower(:s) "
                                 "and lower(table_name) = lower(:t)", s=schema, t=table))
 
+    def new_raw_id(self) -> str:
+        """An id for a record version this script writes: time-ordered like the loader's (uuidv7) on DuckDB."""
+        if self.duckdb:
+            return self.scalar("select uuidv7()::varchar")
+        import uuid
+
+        return str(uuid.uuid4())
+
     def commit(self) -> None:
         if self.duckdb:
             self.con.execute("checkpoint")
@@ -178,29 +189,88 @@ def rows_loaded_since(sql: Sql, schema: str, streams: list[str], before: dict[st
     return loaded
 
 
-def inject_faults(sql: Sql, schema: str, how_many: int, before: dict[str, dict]) -> list[dict]:
-    """Corrupt `how_many` of the rows this run loaded, in turn through FAULTS; log each one."""
-    injected = []
+def inject_faults(sql: Sql, schema: str, how_many: int, before: dict[str, dict], loaded: dict[str, int]) -> dict:
+    """Corrupt `how_many` records, in turn through the FAULTS of the streams this run synced; write
+    each one down in `_lab_injected_faults`, and say in one message what was done.
+
+    Records this run loaded come first. When a stream has none left (an incremental sync often
+    loads nothing new), a record loaded earlier is re-sent as a corrupted new version, the way a
+    misbehaving upstream re-sends an updated record: it gets a new `_airbyte_raw_id` and this run's
+    extraction time, and it replaces the version before it, as every newer version of a key does
+    (so raw rows stay one per key; a `full_refresh` run re-sends the good versions). No record gets
+    two faults; when a stream has no record left to corrupt, fewer are injected and the message says so.
+    """
+    if how_many == 0:
+        return {"requested": 0, "faults": [], "not_injected": {}, "message": None}
+    faults = [fault for fault in FAULTS if fault[0] in before]
     sql.rows(f"create table if not exists {schema}._lab_injected_faults "
              "(stream varchar, raw_id varchar, fault varchar, injected_at timestamp default current_timestamp)")
-    for n in range(how_many):
-        stream, assignment, fault = FAULTS[n % len(FAULTS)]
-        since = before.get(stream, {}).get("latest_extracted_at")
-        where = f"_airbyte_raw_id not in (select raw_id from {schema}._lab_injected_faults)"
-        params = {}
-        if since is not None:
-            where += " and _airbyte_extracted_at > :since"
-            params["since"] = since
-        raw_id = sql.scalar(f"select _airbyte_raw_id from {schema}.{stream} where {where} "
-                            "order by _airbyte_raw_id limit 1", **params)
-        if raw_id is None:  # this run loaded nothing (more) to corrupt in that stream
+    injected, short = [], {}
+    for n in range(how_many if faults else 0):
+        stream, assignment, fault = faults[n % len(faults)]
+        if stream in short:  # this stream has nothing left to corrupt
+            short[stream] += 1
             continue
-        sql.rows(f"update {schema}.{stream} set {assignment} where _airbyte_raw_id = :raw_id", raw_id=raw_id)
+        since = before[stream]["latest_extracted_at"]
+        fresh = "1" if since is None else "case when _airbyte_extracted_at > :since then 1 else 0 end"
+        row = sql.rows(f"select _airbyte_raw_id, {fresh} from {schema}.{stream} "
+                       f"where _airbyte_raw_id not in (select raw_id from {schema}._lab_injected_faults) "
+                       f"order by 2 desc, _airbyte_raw_id limit 1", **({} if since is None else {"since": since}))
+        if not row:
+            short[stream] = 1
+            continue
+        raw_id, loaded_this_run = row[0][0], bool(row[0][1])
+        if loaded_this_run:
+            sql.rows(f"update {schema}.{stream} set {assignment} where _airbyte_raw_id = :raw_id", raw_id=raw_id)
+            new_id = raw_id
+        else:
+            new_id = sql.new_raw_id()
+            sql.rows(f"update {schema}.{stream} set {assignment}, _airbyte_raw_id = :new_id, "
+                     "_airbyte_extracted_at = current_timestamp where _airbyte_raw_id = :raw_id", raw_id=raw_id, new_id=new_id)
         sql.rows(f"insert into {schema}._lab_injected_faults (stream, raw_id, fault) values (:s, :r, :f)",
-                 s=stream, r=raw_id, f=fault)
-        injected.append({"stream": stream, "raw_id": raw_id, "fault": fault})
+                 s=stream, r=new_id, f=fault)
+        injected.append({"stream": stream, "raw_id": new_id, "fault": fault, "new_version": not loaded_this_run})
     sql.commit()
-    return injected
+    return {"requested": how_many, "faults": injected, "not_injected": short,
+            "message": injection_message(how_many, injected, short, loaded, list(before))}
+
+
+def injection_message(requested: int, injected: list[dict], short: dict[str, int], loaded: dict[str, int],
+                      streams: list[str]) -> str:
+    """One line on what --inject-bad-records did: into which records, and why fewer, if fewer."""
+    head = f"inject_bad_records={requested}: "
+    if not any(fault[0] in streams for fault in FAULTS):
+        made_for = " and ".join(sorted({fault[0] for fault in FAULTS}))
+        return head + f"nothing injected: the faults are made for {made_for}, and this run synced only {', '.join(streams)}"
+    per_stream: dict[str, int] = {}
+    for fault in injected:
+        per_stream[fault["stream"]] = per_stream.get(fault["stream"], 0) + 1
+    resent = sum(fault["new_version"] for fault in injected)
+    fresh = len(injected) - resent
+
+    def records(n: int) -> str:
+        return f"{n} record" + ("" if n == 1 else "s")
+
+    if not injected:
+        message = head + "nothing injected"
+    elif not resent:
+        message = head + f"corrupted {records(fresh)} this run loaded"
+    elif not fresh:
+        why = ("this run loaded nothing new (an incremental sync reads only what changed since the saved state)"
+               if not any(loaded.values()) else "this run loaded no new " + " or ".join(sorted(per_stream)))
+        message = head + f"{why}, so {records(resent)} loaded earlier {'was' if resent == 1 else 'were'} re-sent as corrupted new versions"
+    else:
+        message = head + (f"corrupted {records(fresh)} this run loaded and, as it loaded too few, re-sent "
+                          f"{records(resent)} loaded earlier as corrupted new versions")
+    if per_stream:
+        message += " (" + ", ".join(f"{stream} {n}" for stream, n in per_stream.items()) + ")"
+    if resent:
+        message += "; they replace the good versions until a full_refresh=true run re-sends those"
+    if short:
+        message += (f". Only {len(injected)} of the {requested} could be injected: "
+                    + ", ".join(f"{stream} has no record left that is not corrupted already ({n} short)"
+                                for stream, n in short.items()))
+    return message
 
 
 def connector_metadata(metadata_file: Path, executable: Path, config: dict, live: bool) -> tuple[dict, dict]:
@@ -268,12 +338,12 @@ def main_direct(args: argparse.Namespace, source_spec: dict, streams: list[str],
                              args.raw_db.parent / "airbyte-staging", log=lambda line: print(line, flush=True))
         read_seconds = time.perf_counter() - started
         loaded = rows_loaded_since(sql, schema, streams, before)
-        injected = inject_faults(sql, schema, args.inject_bad_records, before) if args.inject_bad_records else []
+        injection = inject_faults(sql, schema, args.inject_bad_records, before, loaded)
         after = raw_counts(sql, schema, streams)
     finally:
         raw.close()
     return {"schema": schema, "emitted": sync.emitted, "loaded": loaded, "before": before, "after": after,
-            "injected": injected, "read_seconds": read_seconds, "loader": "direct",
+            "injection": injection, "read_seconds": read_seconds, "loader": "direct",
             "connector_seconds": round(sync.connector_seconds, 3), "load_wait_seconds": round(sync.load_wait_seconds, 3)}
 
 
@@ -300,10 +370,10 @@ def main_pyairbyte(args: argparse.Namespace, source_spec: dict, streams: list[st
     with cache.processor.get_sql_connection() as con:
         sql = Sql(con, duckdb=False)
         loaded = rows_loaded_since(sql, schema, streams, before)
-        injected = inject_faults(sql, schema, args.inject_bad_records, before) if args.inject_bad_records else []
+        injection = inject_faults(sql, schema, args.inject_bad_records, before, loaded)
         after = raw_counts(sql, schema, streams)
     return {"schema": schema, "emitted": emitted, "loaded": loaded, "before": before, "after": after,
-            "injected": injected, "read_seconds": read_seconds, "loader": "pyairbyte"}
+            "injection": injection, "read_seconds": read_seconds, "loader": "pyairbyte"}
 
 
 def pyairbyte_source(source_spec: dict, config: dict, executable: Path):
@@ -358,8 +428,10 @@ def main(argv: list[str]) -> int:
                      "raw_rows_before": before[stream]["rows"], "raw_rows_after": after[stream]["rows"]}
             for stream in streams
         },
-        "injected_faults": run["injected"],
+        "injection": run["injection"],
     }
+    if run["injection"]["message"]:
+        print(run["injection"]["message"], flush=True)
     print(RESULT_PREFIX + json.dumps(summary), flush=True)
     return 0
 

@@ -14,7 +14,9 @@ What you will learn
   shows the dbt DAG, and a failing dbt test fails the flow with the node's name.
 - **Nothing is lost**: records that fail validation (null keys, bad types, out-of-range values) land
   in `quarantine.quarantined_records` with the reason, and the flow proves, per stream, that
-  raw rows = staged rows + quarantined rows. Inject bad records on purpose with `inject_bad_records`.
+  raw rows = staged rows + quarantined rows. Inject bad records on purpose with `inject_bad_records`:
+  they go into the records this run loaded; on an incremental run that loaded nothing new, records
+  loaded earlier are re-sent as corrupted new versions, and the run says so.
 - **One writer at a time**: DuckDB allows one writing process per file. The loader writes its own
   file (`airbyte_raw.duckdb`), dbt writes the warehouse and attaches the raw file read-only, and each
   holds the file's writer lock (`workshop_lab.warehouse.writer_lock`) while it writes; a second
@@ -25,8 +27,8 @@ What you will learn
 How to run it
 - `./lab run elt/elt` (or UI: Deployments → elt → Run). About a minute for 10,000 users.
 - Bad data on purpose: `./lab run elt/elt --param inject_bad_records=10`, then open the run's
-  artifacts and query the quarantine:
-      .venv/bin/python -c "import duckdb; print(duckdb.connect('.lab/warehouse/warehouse.duckdb',
+  artifacts (`elt-summary` says which records were corrupted) and query the quarantine:
+      .venv/bin/python -c "import duckdb; print(duckdb.connect('.lab/warehouse/warehouse.duckdb', \
           read_only=True).sql('select stream, reason, count(*) from quarantine.quarantined_records group by all'))"
 - The daily schedule ships paused: Deployments → elt → toggle the schedule.
 - The dbt project is `dbt_project/`: edit a model, run again, watch the new task runs.
@@ -88,6 +90,8 @@ def extract_load(records: int, streams: list[str], target: str, inject_bad_recor
             line = line.rstrip()
             if line.startswith("ELT_RESULT "):
                 summary = json.loads(line.removeprefix("ELT_RESULT "))
+            elif line.startswith("inject_bad_records="):
+                continue  # what the injection did: in the summary, logged once below at its level
             elif line and "Warning" not in line:
                 tail = (tail + [line])[-40:]
                 logger.info(line)
@@ -96,6 +100,11 @@ def extract_load(records: int, streams: list[str], target: str, inject_bad_recor
         raise RuntimeError(f"extract-load failed (exit {process.returncode}); its last lines:\n" + "\n".join(tail))
     for stream, counts in summary["streams"].items():
         logger.info(f"{stream}: emitted {counts['emitted']}, loaded {counts['loaded']}, raw rows {counts['raw_rows_after']}")
+    injection = summary["injection"]
+    if len(injection["faults"]) < injection["requested"]:  # fewer bad records than asked for: say so loudly
+        logger.warning(injection["message"])
+    elif injection["message"]:
+        logger.info(injection["message"])
     return summary
 
 
@@ -195,7 +204,7 @@ def quality_gates(loaded: dict[str, Any], counts: dict[str, Any]) -> list[str]:
     for stream, layer in counts["layers"].items():
         if layer["raw"] != layer["staged"] + layer["quarantined"]:
             problems.append(f"{stream}: {layer['raw']} raw rows != {layer['staged']} staged + {layer['quarantined']} quarantined")
-    for fault in loaded["injected_faults"]:
+    for fault in loaded["injection"]["faults"]:
         caught = counts["quarantined_ids"].get(fault["raw_id"])
         if caught != fault["fault"]:
             problems.append(f"injected fault '{fault['fault']}' on {fault['stream']} {fault['raw_id']} was "
@@ -216,7 +225,9 @@ def publish(loaded: dict[str, Any], counts: dict[str, Any]) -> str:
     rows = [{"layer": "source (emitted this run)", **{s: loaded["streams"].get(s, {}).get("emitted", 0) for s in STREAMS}},
             {"layer": "raw (airbyte_raw.raw)", **{s: counts["layers"][s]["raw"] for s in STREAMS}},
             {"layer": "staging", **{s: counts["layers"][s]["staged"] for s in STREAMS}},
-            {"layer": "quarantine", **{s: counts["layers"][s]["quarantined"] for s in STREAMS}}]
+            {"layer": "quarantine", **{s: counts["layers"][s]["quarantined"] for s in STREAMS}},
+            {"layer": "bad records injected (this run)",
+             **{s: sum(f["stream"] == s for f in loaded["injection"]["faults"]) for s in STREAMS}}]
     create_table_artifact(key="elt-row-counts", table=rows,
                           description="Rows per layer and stream: raw = staging + quarantine, always.")
     h = counts["headline"]
@@ -224,6 +235,7 @@ def publish(loaded: dict[str, Any], counts: dict[str, Any]) -> str:
     summary = (
         f"# ELT run: {sum(c['loaded'] for c in loaded['streams'].values())} records loaded, "
         f"{sum(l['quarantined'] for l in counts['layers'].values())} quarantined in all\n\n"
+        + (f"{loaded['injection']['message']}.\n\n" if loaded["injection"]["message"] else "") +
         f"- Customers who bought: **{h['buying_customers']}**\n"
         f"- Revenue (purchases not returned): **{h['total_revenue']}**\n"
         f"- Best-selling product by revenue: **{h['top_product']}**\n"
@@ -256,7 +268,7 @@ def elt(
     records: Annotated[int, Field(ge=100, le=2_000_000, description="source-faker's count: users (and about as many purchases) on a first or full-refresh sync.")] = 10_000,
     streams: Annotated[list[Stream], Field(min_length=1, description="Which streams to sync (the dbt models read all three: sync all three at least once).")] = STREAMS,
     target: Annotated[Literal["duckdb", "snowflake"], Field(description="duckdb: the lab's warehouse; snowflake: SNOWFLAKE_* from .env.")] = "duckdb",
-    inject_bad_records: Annotated[int, Field(ge=0, le=1_000, description="Corrupt this many freshly loaded records, to see the quarantine work.")] = 0,
+    inject_bad_records: Annotated[int, Field(ge=0, le=1_000, description="Corrupt this many records, to see the quarantine work: those this run loaded, else (an incremental run often loads nothing) earlier ones, re-sent as corrupted new versions.")] = 0,
     full_refresh: Annotated[bool, Field(description="Ignore the saved state and sync everything again.")] = False,
     notify_inbox: Annotated[bool, Field(description="Post the summary to the workshop-slack webhook.")] = True,
 ) -> dict[str, Any]:
@@ -279,7 +291,8 @@ def elt(
     if notify_inbox:
         notify(summary)
     print("\n".join(checks))
-    return {"streams": loaded["streams"], "layers": counts["layers"], "marts": counts["marts"]}
+    return {"streams": loaded["streams"], "layers": counts["layers"], "marts": counts["marts"],
+            "injected_bad_records": loaded["injection"]}
 
 
 if __name__ == "__main__":

@@ -111,3 +111,62 @@ def test_the_real_connector_syncs_across_many_chunks_then_resumes_from_its_state
     assert first["counts"] == {"users": [3000, 3000], "purchases": [3000, 3000], "products": [100, 100]}, first
     assert sum(second["emitted"].values()) == 0 and second["counts"] == first["counts"], second
     assert result["staging_left"] == [], "chunk files must be deleted once merged"
+
+
+def test_bad_records_go_into_this_runs_records_first_then_into_earlier_ones_re_sent_as_new_versions(tmp_path):
+    """extract_load.inject_faults on the raw tables the loader made: a sync that loaded one new user
+    corrupts that user (not an earlier one); an incremental sync that loaded nothing re-sends
+    earlier records as corrupted new versions (new raw id, this run's time, same key, no extra row),
+    and when the records run out it injects fewer and says how many, per stream."""
+    result = run_in_airbyte_venv("""
+        import extract_load as el
+        def record(stream, data, at):
+            return json.dumps({"type": "RECORD", "record": {"stream": stream, "data": data, "emitted_at": at}})
+        plans = [dl.StreamPlan.from_catalog(catalog[s], sync) for s in ("users", "purchases")]
+        raw = dl.RawTables(Path("airbyte_raw.duckdb"), "raw", "source-faker", plans)
+        sql = el.Sql(raw.con, duckdb=True)
+        streams = ["users", "purchases"]
+        def sync(lines, inject):
+            before = el.raw_counts(sql, "raw", streams)
+            if lines:
+                Path("chunk.jsonl").write_text("\\n".join(lines) + "\\n")
+                raw.merge_chunk(Path("chunk.jsonl"), {})
+            loaded = el.rows_loaded_since(sql, "raw", streams, before)
+            return before, loaded, el.inject_faults(sql, "raw", inject, before, loaded)
+        user = lambda i, at: record("users", {"id": i, "age": 30, "height": "1.80"}, at)
+        purchase = lambda i, at: record("purchases", {"id": i, "user_id": 1, "product_id": 1}, at)
+        sync([user(1, 1000), user(2, 1000), user(3, 1000), purchase(1, 1000), purchase(2, 1000)], 0)
+        _, new_user_loaded, new_user = sync([user(4, 2000)], 1)
+        ids_before = {s: [r[0] for r in raw.con.execute(f"select _airbyte_raw_id from raw.{s}").fetchall()] for s in streams}
+        before, loaded, resent = sync([], 10)
+        rows = {s: raw.con.execute(f"select id, age, height, _airbyte_raw_id, _airbyte_extracted_at::varchar from raw.{s}"
+                                   if s == "users" else f"select id, user_id, product_id, _airbyte_raw_id, "
+                                   f"_airbyte_extracted_at::varchar from raw.{s}").fetchall() for s in streams}
+        logged = raw.con.execute("select stream, raw_id, fault from raw._lab_injected_faults").fetchall()
+        products_only = el.inject_faults(sql, "raw", 3, {"products": {"rows": 0, "latest_extracted_at": None}}, {"products": 0})
+        print(json.dumps({"new_user": new_user, "new_user_loaded": new_user_loaded, "loaded": loaded,
+                          "before_latest": str(before["users"]["latest_extracted_at"]), "ids_before": ids_before,
+                          "resent": resent, "rows": rows, "logged": logged, "products_only": products_only}, default=str))
+    """, tmp_path)
+    new_user, resent, rows = result["new_user"], result["resent"], result["rows"]
+    # A sync that loaded one new user: the fault goes into that user, not into one loaded earlier.
+    assert result["new_user_loaded"] == {"users": 1, "purchases": 0}
+    (fault,) = new_user["faults"]
+    assert fault["new_version"] is False and fault["fault"] == "null key: id", new_user
+    assert [r for r in rows["users"] if r[3] == fault["raw_id"]][0][0] is None
+    assert new_user["message"] == "inject_bad_records=1: corrupted 1 record this run loaded (users 1)"
+    # Nothing new loaded: earlier records, re-sent as corrupted new versions, until none is left.
+    assert result["loaded"] == {"users": 0, "purchases": 0}
+    assert len(resent["faults"]) == 5 and all(f["new_version"] for f in resent["faults"]), resent
+    assert resent["not_injected"] == {"users": 3, "purchases": 2}, resent
+    assert "this run loaded nothing new" in resent["message"] and "Only 5 of the 10 could be injected" in resent["message"]
+    assert len(rows["users"]) == 4 and len(rows["purchases"]) == 2, "a new version replaces its record, never adds one"
+    by_raw_id = {r[3]: r for s in rows for r in rows[s]}
+    for f in resent["faults"]:
+        assert f["raw_id"] not in result["ids_before"][f["stream"]], "a re-sent version gets a new raw id"
+        assert by_raw_id[f["raw_id"]][4] > result["before_latest"], "and this run's extraction time"
+    kept_keys = {r[0]: (r[1], r[2]) for r in rows["users"] if r[0] is not None}  # their key kept, a field corrupted
+    assert set(kept_keys) < {1, 2, 3} and sorted(kept_keys.values()) == [(-7, "1.80"), (30, "tall")], rows["users"]
+    assert len(result["logged"]) == 6 and {tuple(r) for r in result["logged"]} >= {
+        (f["stream"], f["raw_id"], f["fault"]) for f in resent["faults"] + new_user["faults"]}
+    assert result["products_only"]["faults"] == [] and "nothing injected" in result["products_only"]["message"]

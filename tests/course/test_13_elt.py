@@ -1,8 +1,9 @@
 """Module 13, the real pipeline: the `elt` deployment on the embedded lab runs source-faker into the
 raw tables, `dbt build` with every dbt node a task run, quality gates, artifacts
 and a notification. The tests read the warehouse themselves: raw = staged + quarantined per stream,
-every injected fault quarantined with its reason; a second run is incremental; two writers at once
-both succeed, and a held lock makes a writer wait with a clear message."""
+every injected fault quarantined with its reason; a second run is incremental, and bad records asked
+of it (the guide's `inject_bad_records=10`) still reach the quarantine; two writers at once both
+succeed, and a held lock makes a writer wait with a clear message."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ pytestmark = pytest.mark.stack
 DEPLOYMENT = "elt/elt"
 RECORDS = 1000
 INJECTED = 5
+INJECTED_ON_SECOND_RUN = 10   # the guide's step: `./lab run elt/elt --param inject_bad_records=10` after a first run
 STREAMS = ("users", "products", "purchases")
 
 
@@ -59,7 +61,18 @@ def run_logs(lab, run_id: str) -> str:
 def first_run(embedded_lab) -> dict:
     run = embedded_lab.run_deployment(DEPLOYMENT, {"records": RECORDS, "inject_bad_records": INJECTED}, timeout=600)
     assert run["state"]["type"] == "COMPLETED", (run["state"], run_logs(embedded_lab, run["id"])[-3000:])
+    run["warehouse"] = read_warehouse(embedded_lab)  # as the first run left it (the second run adds faults)
     return run
+
+
+@pytest.fixture(scope="module")
+def second_run(embedded_lab, first_run) -> dict:
+    """The guide's second run: incremental (source-faker has nothing new), with inject_bad_records=10."""
+    before = read_warehouse(embedded_lab)
+    run = embedded_lab.run_deployment(DEPLOYMENT, {"records": RECORDS, "inject_bad_records": INJECTED_ON_SECOND_RUN},
+                                      timeout=600)
+    assert run["state"]["type"] == "COMPLETED", (run["state"], run_logs(embedded_lab, run["id"])[-3000:])
+    return {**run, "before": before, "after": read_warehouse(embedded_lab)}
 
 
 def test_every_dbt_node_is_a_task_run_and_they_all_completed(embedded_lab, first_run):
@@ -76,7 +89,7 @@ def test_every_dbt_node_is_a_task_run_and_they_all_completed(embedded_lab, first
 
 
 def test_nothing_is_lost_raw_equals_staged_plus_quarantined(embedded_lab, first_run):
-    data = read_warehouse(embedded_lab)
+    data = first_run["warehouse"]
     counts = row_counts(embedded_lab, first_run["id"])
     for stream in STREAMS:
         layer = data["layers"][stream]
@@ -88,7 +101,7 @@ def test_nothing_is_lost_raw_equals_staged_plus_quarantined(embedded_lab, first_
 
 
 def test_every_injected_fault_is_quarantined_with_its_reason(embedded_lab, first_run):
-    data = read_warehouse(embedded_lab)
+    data = first_run["warehouse"]
     assert len(data["injected"]) == INJECTED, data["injected"]
     for stream, raw_id, fault in data["injected"]:
         assert data["quarantine"].get(raw_id) == fault, (stream, raw_id, fault, data["quarantine"].get(raw_id))
@@ -98,7 +111,8 @@ def test_every_injected_fault_is_quarantined_with_its_reason(embedded_lab, first
 
 def test_artifacts_and_the_inbox_message(embedded_lab, first_run):
     counts = row_counts(embedded_lab, first_run["id"])
-    assert set(counts) == {"source (emitted this run)", "raw (airbyte_raw.raw)", "staging", "quarantine"}
+    assert set(counts) == {"source (emitted this run)", "raw (airbyte_raw.raw)", "staging", "quarantine",
+                           "bad records injected (this run)"}
     summaries = embedded_lab.post("/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [first_run["id"]]},
                                                                        "key": {"any_": ["elt-summary"]}}})
     assert summaries and "Customers who bought" in summaries[0]["data"], summaries
@@ -106,16 +120,35 @@ def test_artifacts_and_the_inbox_message(embedded_lab, first_run):
     assert any(m["text"].startswith("# ELT run:") for m in messages), [m["text"][:80] for m in messages]
 
 
-def test_a_second_run_is_incremental(embedded_lab, first_run):
-    before = read_warehouse(embedded_lab)
+def test_a_second_run_is_incremental(embedded_lab, second_run):
+    before, after = second_run["before"], second_run["after"]
     assert sorted(s for (s,) in before["states"]) == sorted(STREAMS), "the connector's state was saved per stream"
-    run = embedded_lab.run_deployment(DEPLOYMENT, {"records": RECORDS}, timeout=600)
-    assert run["state"]["type"] == "COMPLETED", run["state"]
-    emitted = row_counts(embedded_lab, run["id"])["source (emitted this run)"]
+    emitted = row_counts(embedded_lab, second_run["id"])["source (emitted this run)"]
     # source-faker with saved state (always_updated: false) has nothing new: nothing is re-read.
     assert all(emitted[s] == 0 for s in STREAMS), emitted
-    after = read_warehouse(embedded_lab)
-    assert after["layers"] == before["layers"]
+    # The bad records asked for are new versions of records already there: no raw row is added.
+    assert {s: after["layers"][s]["raw"] for s in STREAMS} == {s: before["layers"][s]["raw"] for s in STREAMS}
+
+
+def test_bad_records_asked_of_an_incremental_run_reach_the_quarantine_and_it_says_how(embedded_lab, second_run):
+    before, after = second_run["before"], second_run["after"]
+    new_faults = sorted(set(after["injected"]) - set(before["injected"]))
+    assert len(new_faults) == INJECTED_ON_SECOND_RUN, new_faults
+    for stream, raw_id, fault in new_faults:
+        assert after["quarantine"].get(raw_id) == fault, (stream, raw_id, fault, after["quarantine"].get(raw_id))
+    for stream in STREAMS:
+        layer = after["layers"][stream]
+        assert layer["raw"] == layer["staged"] + layer["quarantined"], (stream, layer)
+    # Users have no knock-on faults: each bad user is one more quarantined row and one fewer staged.
+    bad_users = sum(stream == "users" for stream, _, _ in new_faults)
+    assert after["layers"]["users"]["quarantined"] == before["layers"]["users"]["quarantined"] + bad_users
+    assert after["layers"]["users"]["staged"] == before["layers"]["users"]["staged"] - bad_users
+    # The run's artifacts say what happened: how many per stream, and that they are re-sent earlier records.
+    injected = row_counts(embedded_lab, second_run["id"])["bad records injected (this run)"]
+    assert {s: injected[s] for s in STREAMS} == {s: sum(f[0] == s for f in new_faults) for s in STREAMS}, injected
+    summary = embedded_lab.post("/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [second_run["id"]]},
+                                                                     "key": {"any_": ["elt-summary"]}}})[0]["data"]
+    assert "this run loaded nothing new" in summary and f"{INJECTED_ON_SECOND_RUN} records loaded earlier were re-sent" in summary, summary
 
 
 def test_bad_parameters_are_refused_before_any_work(embedded_lab):
