@@ -44,6 +44,11 @@ def test_the_untouched_starting_point_fails_the_check(embedded_lab, number):
     # Every requirement gets its line, met or not.
     lines = [line for line in result.stdout.splitlines() if line.startswith(("  met  ", "  NOT MET"))]
     assert len(lines) == len(EXERCISES[number].requirements), result.stdout
+    # ... each saying something about its own requirement: a step that could not run is explained
+    # once, and the lines after it that needed it say "(see above)".
+    assert not any("could not read it" in line for line in lines), result.stdout
+    errors = [line.split(": ", 2)[-1] for line in lines if " could not start: " in line or " failed: " in line]
+    assert len(errors) == len(set(errors)), result.stdout
 
 
 @pytest.mark.parametrize("args, says", [
@@ -55,3 +60,17 @@ def test_a_learner_mistake_is_one_line_and_exit_2(embedded_lab, args, says):
     assert result.returncode == 2, result.stdout + result.stderr
     assert says in result.stdout and len(result.stdout.strip().splitlines()) == 1, result.stdout
     assert "Traceback" not in result.stderr, result.stderr
+
+
+def test_a_solution_without_its_http_timeout_does_not_pass_02(embedded_lab, tmp_path):
+    """The retries check sees the timeout itself: the upstream hangs one request for 3 s, under
+    httpx's default timeout, so without `timeout=1` that attempt waits the hang out and succeeds."""
+    source = solution("02").read_text()
+    assert ", timeout=1)" in source
+    mine = tmp_path / "02_retries.py"
+    mine.write_text(source.replace(", timeout=1)", ")"))
+    result = embedded_lab.cli("check", "02", "--file", str(mine), check=False)
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith(("  met  ", "  NOT MET"))]
+    assert lines[0].startswith("  NOT MET  1. a request that hangs") and "no attempt failed on a timeout" in lines[0], result.stdout
+    assert all(line.startswith("  met  ") for line in lines[1:]), result.stdout

@@ -74,6 +74,9 @@ class Check:
     scratch: Path
     token: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The steps by id (their "what" names them in a NOT MET line), and the failed ones already reported.
+    steps_by_id: dict[str, dict[str, Any]] = field(default_factory=dict)
+    reported: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.api = httpx.Client(base_url=self.env["PREFECT_API_URL"], timeout=30)
@@ -89,11 +92,18 @@ class Check:
 
     # the runner's results -------------------------------------------------------------------------
     def step(self, step_id: str) -> dict[str, Any]:
+        """A step's result; NotChecked when it did not happen, saying which step and why, in full
+        the first time and as "(see above)" on the requirements after it that need it too."""
         result = self.results.get(step_id)
+        what = self.steps_by_id.get(step_id, {}).get("what", f"the step {step_id!r}")
         if result is None:
-            raise NotChecked("not checked: the file's earlier steps did not run")
+            raise NotChecked(f"not checked: {what} did not happen (the file's process stopped before it)")
         if not result["ok"]:
-            raise NotChecked(f"it raised {result['error']}")
+            failed = "could not start" if self.steps_by_id.get(step_id, {}).get("do") == "run" else "failed"
+            if step_id in self.reported:
+                raise NotChecked(f"not checked: {what} {failed} (see above)")
+            self.reported.add(step_id)
+            raise NotChecked(f"not checked: {what} {failed}: {result['error']}")
         return result
 
     def run(self, step_id: str) -> dict[str, Any]:
@@ -220,6 +230,7 @@ def run_steps(check: Check, steps: list[dict[str, Any]], say: Callable[[str], No
     if completed.returncode != 0 and len(results) < len(steps):
         tail = (completed.stderr.strip().splitlines() or [f"exit {completed.returncode}"])[-1]
         results.append({"ok": False, "error": f"the flow's process died: {tail}"})
+    check.steps_by_id = {step["id"]: step for step in steps if "id" in step}
     for step, result in zip(steps, results):
         check.results[step.get("id", f"step-{len(check.results)}")] = result
 
@@ -259,7 +270,7 @@ def check_exercise(exercise: str, file: Path | None, config: LabConfig, say: Cal
         for requirement in spec.requirements:
             try:
                 ok, saw = requirement.check(check)
-            except NotChecked as error:
+            except (NotChecked, AssertionError) as error:  # AssertionError: a builder's "there is nothing to read"
                 ok, saw = False, str(error)
             except Exception as error:  # noqa: BLE001 (a learner's result of another shape: not met, say what)
                 ok, saw = False, f"could not read it: {type(error).__name__}: {error}"

@@ -25,7 +25,8 @@ R = Requirement
 
 
 def run(step_id: str, flow: str, **parameters: Any) -> dict[str, Any]:
-    return {"id": step_id, "do": "run", "flow": flow, "parameters": parameters}
+    arguments = ", ".join(f"{name}={value!r}" for name, value in parameters.items())
+    return {"id": step_id, "do": "run", "flow": flow, "parameters": parameters, "what": f"the run {flow}({arguments})"}
 
 
 def chaos(step_id: str, **settings: Any) -> dict[str, Any]:
@@ -96,25 +97,68 @@ def retried_01(c: Check) -> tuple[bool, str]:
 
 # --- 02 · Retries ---------------------------------------------------------------------------------
 CITIES_02 = ["Berlin", "Lagos", "Oslo", "Atlantis"]
+# With seed 7 the upstream's first rolls are: ok, 503, ok, hang, ... So the three good cities' first
+# attempts meet one 503, and the retry of that city hangs (for 3 s: under httpx's default timeout
+# of 5 s, so only a shorter timeout of the learner's own turns that hang into a failed attempt).
+CHAOS_02 = {"failure_rate": 0.2, "timeout_rate": 0.1, "hang_seconds": 3, "seed": 7}
+TIMEOUT_ERROR_02 = re.compile(r"Task run failed with exception: (\w*Timeout\w*)\(.*Retry \d+/\d+ will start")
 
 
-def atlantis_once(c: Check) -> tuple[bool, str]:
-    failed = [t for t in named(c.task_runs("run"), "fetch_weather") if t["state_type"] != "COMPLETED"]
-    return [t["run_count"] for t in failed] == [1], f"fetch_weather task runs not completed: {[(t['name'], t['state_type'], t['run_count']) for t in failed]}"
+def fetch_weather_runs(c: Check) -> list[dict[str, Any]]:
+    return named(c.task_runs("run"), "fetch_weather")
 
 
-def others_retried(c: Check) -> tuple[bool, str]:
-    done = [t for t in named(c.task_runs("run"), "fetch_weather") if t["state_type"] == "COMPLETED"]
-    attempts = sorted(t["run_count"] for t in done)
-    return len(done) == 3 and attempts[-1] > 1, f"{len(done)} fetch_weather task runs completed, attempts {attempts}"
+def timeout_02(c: Check) -> tuple[bool, str]:
+    hung = c.step("stats")["stats"]["timeouts"]
+    timeouts = TIMEOUT_ERROR_02.findall(c.logs("run"))
+    if not hung:
+        return False, ("not checked: no request reached the point where the upstream hangs one (the retry of the "
+                       f"city that got a 503); the run ended {state_of(c, 'run')}")
+    if timeouts:
+        return True, f"the upstream hung {hung} request(s) for {CHAOS_02['hang_seconds']} s; fetch_weather failed on {', '.join(sorted(set(timeouts)))} and retried"
+    return False, (f"the upstream hung {hung} request(s) for {CHAOS_02['hang_seconds']} s, and no attempt failed on a timeout: "
+                   "the request waited the hang out (its timeout is longer than the hang: httpx's default is 5 s; give the request timeout=1.0)")
+
+
+def backoff_02(c: Check) -> tuple[bool, str]:
+    found = c.step("task")
+    delays, jitter = found["retry_delay_seconds"], found["retry_jitter_factor"]
+    listed = delays if isinstance(delays, list) else [delays] * found["retries"]
+    listed = listed[:found["retries"]] + listed[-1:] * max(0, found["retries"] - len(listed))  # Prefect repeats the last delay
+    waiting = sum(d or 0 for d in listed)
+    growing = found["retries"] >= 2 and all(b >= 1.5 * a > 0 for a, b in zip(listed, listed[1:]))
+    problems = [why for bad, why in [
+        (found["retries"] < 2, "fewer than 2 retries"), (not growing, "the delays do not grow (exponential_backoff doubles them)"),
+        (not jitter, "no retry_jitter_factor"), (waiting > 5.5, f"{waiting:g} s of waiting in all (more than about 5)"),
+        (not found["retry_condition_fn"], "no retry_condition_fn")] if bad]
+    return not problems, (f"fetch_weather: retries={found['retries']}, delays {[round(d, 3) for d in listed if d is not None]} s "
+                          f"({waiting:g} s in all), retry_jitter_factor={jitter}, retry_condition_fn={found['retry_condition_fn']}"
+                          + (f": {'; '.join(problems)}" if problems else ""))
+
+
+def retried_not_atlantis_02(c: Check) -> tuple[bool, str]:
+    runs = fetch_weather_runs(c)
+    done = sorted(t["run_count"] for t in runs if t["state_type"] == "COMPLETED")
+    atlantis = [t["run_count"] for t in runs if "Atlantis" in ((t.get("state") or {}).get("message") or "")]
+    saw = (f"{len(done)} of the 3 good cities completed, after {done or 'no'} attempt(s); "
+           + (f"Atlantis's task run failed after {atlantis[0]} attempt(s)" if atlantis else "no task run failed on Atlantis"))
+    if len(done) != 3 or max(done) < 2:
+        return False, saw + ": the good cities must be retried through the 503 and the hang"
+    return atlantis == [1], saw + ("" if atlantis == [1] else ": Atlantis's 400 must fail after one attempt, not be retried")
 
 
 def report_02(c: Check) -> tuple[bool, str]:
+    if c.run("run")["state_type"] != "COMPLETED":
+        return False, f"the run ended {state_of(c, 'run')}, so it returned nothing"
     result = c.run("run")["result"] or {}
-    got = {r["city"]: r["mean_c"] for r in result.get("results", [])}
+    rows = result.get("results", []) if isinstance(result, dict) else []
+    got = {r.get("city"): r.get("mean_c") for r in rows}
+    attempts = sorted(r.get("attempts") for r in rows if isinstance(r.get("attempts"), int))
+    counts = sorted(t["run_count"] for t in fetch_weather_runs(c) if t["state_type"] == "COMPLETED")
     want = {city: mean_c(city, range(24)) for city in CITIES_02[:3]}
-    failed = list(result.get("failed") or [])
-    return got == want and failed == ["Atlantis"], f"means {got} (right: {want}), failed {failed}"
+    failed = list((result.get("failed") if isinstance(result, dict) else None) or [])
+    return got == want and failed == ["Atlantis"] and attempts == counts, \
+        f"means {got} (right: {want}), attempts {attempts or 'missing'} (the task runs' Run Counts: {counts}), failed {failed}"
 
 
 # --- 03 · Parameters --------------------------------------------------------------------------------
@@ -146,13 +190,18 @@ def window_means_03(c: Check) -> tuple[bool, str]:
     rows = c.artifact("good", "weather-window")
     if rows is None:
         return False, "the run made no table artifact 'weather-window'"
+    if not rows or not all({"city", "day", "mean_c"} <= set(r) for r in rows):
+        return False, f"the artifact's rows need the columns city, day and mean_c; its first row is {rows[0] if rows else 'missing'}"
     got = {(r["city"], str(r["day"])[:10]): r["mean_c"] for r in rows}
     days = [date(2026, 1, 2) + timedelta(days=i) for i in range(3)]
     first = date(2026, 1, 1)
     want = {(city, d.isoformat()): mean_c(city, range((d - first).days * 24, (d - first).days * 24 + 24)) for city in ("Berlin", "Oslo") for d in days}
-    wrong = {k: (got.get(k), v) for k, v in want.items() if got.get(k) != v}
-    extra = sorted(set(got) - set(want))
-    return not wrong and not extra, f"{len(got)} city-days; " + (f"wrong (got, right): {wrong} " if wrong else "") + (f"outside the window: {extra}" if extra else "") + ("all right" if not wrong and not extra else "")
+    wrong = [f"{city} {day}: {got.get((city, day))} (right: {value})" for (city, day), value in want.items() if got.get((city, day)) != value]
+    extra = [f"{city} {day}" for city, day in sorted(set(got) - set(want), key=str) if city is not None]
+    if not wrong and not extra:
+        return True, f"all {len(want)} city-days right"
+    return False, (f"{len(wrong)} of {len(want)} city-days wrong or missing, e.g. {'; '.join(wrong[:3])}" if wrong else "") + \
+        ("; " if wrong and extra else "") + (f"rows outside the window: {', '.join(extra[:4])}" if extra else "")
 
 
 # --- 04 · Schedules -----------------------------------------------------------------------------------
@@ -162,7 +211,8 @@ CHECK_DEPLOYMENT_04 = "lab-check-04"
 def warmest_04(c: Check) -> tuple[bool, str]:
     warmest = max(weather("Oslo", h)["temperature_c"] for h in range(6))
     logs = c.logs("run")
-    return str(warmest) in logs, f"Oslo's warmest of 6 hours is {warmest} °C; the run's log {'says so' if str(warmest) in logs else 'does not: ' + logs[-200:]!r}"
+    said = "says so" if str(warmest) in logs else f"does not say it; its last lines: {logs[-200:]!r}"
+    return str(warmest) in logs, f"Oslo's warmest of 6 hours is {warmest} °C; the run's log {said}"
 
 
 def schedules(c: Check, step_id: str) -> dict[str, dict[str, Any]]:
@@ -178,7 +228,7 @@ def two_paused_04(c: Check) -> tuple[bool, str]:
     oslo, lagos = found.get("Oslo", {}), found.get("Lagos", {})
     ok = (len(found) == 2 and oslo.get("interval") == 120 and lagos.get("cron") == "0,30 * * * *"
           and lagos.get("timezone") == "Africa/Lagos" and not oslo.get("active", True) and not lagos.get("active", True))
-    return ok, f"SCHEDULES deployed as {found or 'nothing'}"
+    return ok, f"SCHEDULES deployed as {found}" if found else "the deployment made from SCHEDULES has no schedules"
 
 
 def resumed_04(c: Check) -> tuple[bool, str]:
@@ -209,6 +259,13 @@ def sent_05(c: Check) -> tuple[bool, str]:
     texts = [m["text"][:100] for m in c.inbox()]
     return message_05(c) is not None, (f"messages through the block: {texts}" if texts else
                                        "nothing arrived through the workshop-slack block (was the send awaited?)")
+
+
+def fails_after_sending_05(c: Check) -> tuple[bool, str]:
+    name = c.run("fail")["api_run"]["name"]
+    sent = any(name in m["text"] for m in c.inbox())
+    return c.run("fail")["state_type"] == "FAILED" and sent, \
+        f"with fail=True the run ended {state_of(c, 'fail')}; " + ("its message arrived first" if sent else "its own message never arrived")
 
 
 def count_05(c: Check) -> tuple[bool, str]:
@@ -246,8 +303,11 @@ def concurrent_06(c: Check) -> tuple[bool, str]:
 
 def limited_06(c: Check) -> tuple[bool, str]:
     runs = pages_06(c)
+    if len(runs) < 2 * PAGES_06:
+        return False, (f"the run made {len(runs)} fetch_page task runs; the limited variant's {PAGES_06} "
+                       f"(after the unlimited variant's {PAGES_06}) are not there")
     peak = most_in_flight(runs[-PAGES_06:])
-    return len(runs) >= 2 * PAGES_06 and peak <= IN_FLIGHT_06, f"the last {PAGES_06} page task runs: at most {peak} in flight (of {len(runs)} in all)"
+    return peak <= IN_FLIGHT_06, f"the last {PAGES_06} page task runs: at most {peak} in flight at once"
 
 
 # --- 07 · Caching and secrets --------------------------------------------------------------------------
@@ -257,6 +317,16 @@ SECRET_07 = "workshop-webhook-url"
 
 def cached(c: Check, step_id: str) -> int:
     return sum(t["state_name"] == "Cached" for t in c.task_runs(step_id))
+
+
+def cache_options_07(c: Check) -> tuple[bool, str]:
+    found = c.step("task")
+    policy, expiration = found["cache_policy"], found["cache_expiration"]
+    right = "TaskSource" in policy and "Inputs" in policy and "RunId" not in policy
+    said = ("Prefect's default policy (its RUN_ID part: no cache hit from one run to the next)" if "RunId" in policy
+            else "INPUTS + TASK_SOURCE" if right else policy[:80])
+    return right and expiration == 600, (f"mean_temperature caches with {said}, "
+                f"expiring after {f'{expiration:g} s' if expiration else 'never'} (right: INPUTS + TASK_SOURCE, 600 s)")
 
 
 def refreshed_07(c: Check) -> tuple[bool, str]:
@@ -274,19 +344,29 @@ def from_cache_07(c: Check) -> tuple[bool, str]:
 def posted_07(c: Check) -> tuple[bool, str]:
     texts = [m["text"] for m in c.inbox()]
     ok = len(texts) == 2 and all(city in t for t in texts for city in CITIES_07)
-    return ok, f"{len(texts)} digest(s) posted to the URL in the Secret block: {[t[:80] for t in texts]}"
+    if not texts:
+        return False, "nothing arrived at the URL the check stored in the Secret block (load it with Secret.load(...).get() and post to it)"
+    return ok, f"{len(texts)} digest(s) arrived at the URL in the Secret block (right: 2, one per run, naming {' and '.join(CITIES_07)}): {[t[:80] for t in texts]}"
 
 
 def secret_kept_07(c: Check) -> tuple[bool, str]:
-    seen = []
+    seen, looked = [], []
     if "/hooks/" in c.file.read_text():
-        seen.append("the file has a /hooks/ URL")
+        seen.append("your file (it has a /hooks/ URL: load the URL from the Secret block instead)")
     for step in ("refresh", "again"):
-        if c.channel in c.logs(step):
-            seen.append(f"the {step} run's logs")
-        if c.channel in str(c.run(step)["api_run"]["parameters"]):
-            seen.append(f"the {step} run's parameters")
-    return not seen, "the URL is " + (f"in {', '.join(seen)}" if seen else "in no log line, no parameter and not in the file")
+        if c.results.get(step, {}).get("ok"):
+            looked.append(step)
+            if c.channel in c.logs(step):
+                seen.append(f"the logs of {c.steps_by_id[step]['what']}")
+            if c.channel in str(c.run(step)["api_run"]["parameters"]):
+                seen.append(f"the parameters of {c.steps_by_id[step]['what']}")
+    if seen:
+        return False, f"the webhook URL is in {'; and in '.join(seen)}"
+    if not looked:
+        c.step("refresh")  # no run to look at: say why
+    runs = " and ".join(c.steps_by_id[step]["what"] for step in looked)
+    return len(looked) == 2, f"no /hooks/ URL in your file, and the check's URL in no log line or parameter of {runs}" + \
+        ("" if len(looked) == 2 else f" (not checked on {c.steps_by_id['refresh']['what']}: it could not start)")
 
 
 # --- 08 · Dask -----------------------------------------------------------------------------------------------
@@ -351,7 +431,9 @@ def deployed_children_10(c: Check) -> tuple[bool, str]:
     kids = [k for k in children_10(c) if k["deployment_id"]]
     states = Counter(k["state_type"] for k in kids)
     cities = sorted(k["parameters"].get("city", "?") for k in kids)
-    return cities == sorted(CITIES_10) and states == Counter({"COMPLETED": len(CITIES_10)}), f"deployment children {cities}, {dict(states)}"
+    if not kids:
+        return False, "no city-weather deployment run is a child of this run (start them with arun_deployment in the flow)"
+    return cities == sorted(CITIES_10) and states == Counter({"COMPLETED": len(CITIES_10)}), f"deployment children for {cities}, {dict(states)}"
 
 
 def at_once_10(c: Check) -> tuple[bool, str]:
@@ -410,7 +492,7 @@ def first_load_12(c: Check) -> tuple[bool, str]:
 
 def watermark_12(c: Check) -> tuple[bool, str]:
     value = c.step("watermark")["value"]
-    return isinstance(value, str) and bool(re.match(r"\d{4}-\d\d-\d\dT", value)), f"the Variable {WATERMARK_12!r} holds {value!r}"
+    return isinstance(value, str) and bool(re.match(r"\d{4}-\d\d-\d\dT", value)), (f"the Variable {WATERMARK_12!r} holds {value!r}" if value is not None else f"the Variable {WATERMARK_12!r} is not set after the two runs")
 
 
 def incremental_12(c: Check) -> tuple[bool, str]:
@@ -479,12 +561,13 @@ EXERCISES: dict[str, Exercise] = {e.number: e for e in [
         R("exactly the records the upstream broke are quarantined, each with a reason", quarantine_matches_01),
     ]),
     Exercise("02", "retries", lambda c: [
-        chaos("chaos", failure_rate=0.2, timeout_rate=0.1, hang_seconds=3, seed=7), run("run", "weather-retries", cities=CITIES_02),
+        {"id": "task", "do": "inspect_task", "task": "fetch_weather", "what": "reading the task fetch_weather"},
+        chaos("chaos", **CHAOS_02), run("run", "weather-retries", cities=CITIES_02), {"id": "stats", "do": "stats"},
         RESTORE_CHAOS], [
-        R("weather-retries COMPLETES although one city cannot be fetched", ends("run")),
-        R("Atlantis (HTTP 400) fails after one attempt: a 4xx is not retried", atlantis_once),
-        R("the other cities complete, retried through 503s and timeouts", others_retried),
-        R("it returns each good city's mean and names Atlantis as failed", report_02),
+        R("1. a request that hangs fails fast (a 1 s HTTP timeout) and is retried", timeout_02),
+        R("2. retries with exponential backoff and jitter, under about 5 s of waiting, and a retry_condition_fn", backoff_02),
+        R("2./3. the 503 and the timeout were retried, Atlantis's 400 was not (one attempt)", retried_not_atlantis_02),
+        R("3. weather-retries COMPLETES, returns each good city's mean and attempts, and names Atlantis as failed", report_02),
     ]),
     Exercise("03", "parameters", lambda c: [
         {"id": "inspect", "do": "inspect", "flow": "weather-window"},
@@ -498,11 +581,14 @@ EXERCISES: dict[str, Exercise] = {e.number: e for e in [
     Exercise("04", "schedules", lambda c: [
         run("run", "weather-watch", city="Oslo", hours=6),
         {"id": "cleanup", "do": "delete_deployment", "name": f"weather-watch/{CHECK_DEPLOYMENT_04}"},
-        {"id": "deploy", "do": "deploy", "flow": "weather-watch", "name": CHECK_DEPLOYMENT_04, "schedules": "SCHEDULES"},
-        {"id": "deployed", "do": "read_deployment", "name": f"weather-watch/{CHECK_DEPLOYMENT_04}"},
-        {"id": "resume", "do": "call", "function": "set_schedule_active", "args": ["Oslo", True], "kwargs": {"deployment": f"weather-watch/{CHECK_DEPLOYMENT_04}"}},
+        {"id": "deploy", "do": "deploy", "flow": "weather-watch", "name": CHECK_DEPLOYMENT_04, "schedules": "SCHEDULES",
+         "what": "deploying weather-watch with the file's SCHEDULES"},
+        {"id": "deployed", "do": "read_deployment", "name": f"weather-watch/{CHECK_DEPLOYMENT_04}", "what": "reading back the deployment of SCHEDULES"},
+        {"id": "resume", "do": "call", "function": "set_schedule_active", "args": ["Oslo", True], "kwargs": {"deployment": f"weather-watch/{CHECK_DEPLOYMENT_04}"},
+         "what": "the call set_schedule_active('Oslo', True)"},
         {"id": "resumed", "do": "read_deployment", "name": f"weather-watch/{CHECK_DEPLOYMENT_04}"},
-        {"id": "pause", "do": "call", "function": "set_schedule_active", "args": ["Oslo", False], "kwargs": {"deployment": f"weather-watch/{CHECK_DEPLOYMENT_04}"}},
+        {"id": "pause", "do": "call", "function": "set_schedule_active", "args": ["Oslo", False], "kwargs": {"deployment": f"weather-watch/{CHECK_DEPLOYMENT_04}"},
+         "what": "the call set_schedule_active('Oslo', False)"},
         {"id": "paused", "do": "read_deployment", "name": f"weather-watch/{CHECK_DEPLOYMENT_04}"},
         {"id": "delete", "do": "delete_deployment", "name": f"weather-watch/{CHECK_DEPLOYMENT_04}"}], [
         R("weather-watch(Oslo, 6 hours) COMPLETES", ends("run")),
@@ -518,7 +604,7 @@ EXERCISES: dict[str, Exercise] = {e.number: e for e in [
         R(f"big-orders(threshold={THRESHOLD_05:g}) COMPLETES", ends("run")),
         R("its message, naming the flow run, arrived through the workshop-slack block", sent_05),
         R("the message says how many orders on page 1 are above the threshold", count_05),
-        R("with fail=true the run FAILS (the automation reports it)", ends("fail", "FAILED")),
+        R("with fail=True the run sends its message, then FAILS", fails_after_sending_05),
     ]),
     Exercise("06", "async", lambda c: [
         chaos("chaos", failure_rate=0.2, seed=5), run("run", "async-orders", pages=PAGES_06, latency_ms=200, max_in_flight=IN_FLIGHT_06),
@@ -529,14 +615,16 @@ EXERCISES: dict[str, Exercise] = {e.number: e for e in [
         R(f"the limited variant never has more than {IN_FLIGHT_06} pages in flight", limited_06),
     ]),
     Exercise("07", "caching_and_secrets", lambda c: [
+        {"id": "task", "do": "inspect_task", "task": "mean_temperature", "what": "reading the task mean_temperature"},
         {"id": "secret", "do": "secret", "name": SECRET_07, "value": f"{c.inbox_url}/hooks/{c.channel}"},
         run("refresh", "cached-weather-digest", cities=CITIES_07, refresh=True),
         run("again", "cached-weather-digest", cities=CITIES_07),
         {"id": "restore-secret", "do": "secret", "name": SECRET_07, "restore": True}], [
-        R("refresh=True ignores the cache and fetches", refreshed_07),
-        R("the next run takes the weather from the cache: no request to the upstream", from_cache_07),
-        R(f"each run posts its digest to the URL in the Secret block {SECRET_07!r}", posted_07),
-        R("the webhook URL stays out of the code, the parameters and the logs", secret_kept_07),
+        R("1. the weather task caches on INPUTS + TASK_SOURCE for 10 minutes", cache_options_07),
+        R("1. after a run, the next takes the weather from the cache: no request to the upstream", from_cache_07),
+        R("2. refresh=True ignores the cache and fetches", refreshed_07),
+        R(f"4. each run posts its digest to the URL in the Secret block {SECRET_07!r}", posted_07),
+        R("4. the webhook URL stays out of the code, the parameters and the logs", secret_kept_07),
     ]),
     Exercise("08", "dask", lambda c: [
         {"id": "inspect", "do": "inspect", "flow": "score-in-batches"},

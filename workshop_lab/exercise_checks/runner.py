@@ -93,6 +93,22 @@ def do_inspect(step: dict[str, Any], file: str) -> dict[str, Any]:
             "parameters": flow.parameters.model_dump(mode="json")}
 
 
+def do_inspect_task(step: dict[str, Any], file: str) -> dict[str, Any]:
+    """What a task of the file says about its retries and its cache (the options `@task(...)` set)."""
+    from prefect import Task
+
+    tasks = {obj.name: obj for obj in vars(load(file)).values() if isinstance(obj, Task)}
+    if step["task"] not in tasks:
+        raise LookupError(f"no task named {step['task']!r} in the file (it has: {', '.join(sorted(tasks)) or 'no tasks'})")
+    found = tasks[step["task"]]
+    delays = found.retry_delay_seconds
+    expiration = found.cache_expiration
+    return {"retries": found.retries, "retry_delay_seconds": list(delays) if isinstance(delays, (list, tuple)) else delays,
+            "retry_jitter_factor": found.retry_jitter_factor,
+            "retry_condition_fn": getattr(found.retry_condition_fn, "__name__", None) if found.retry_condition_fn else None,
+            "cache_policy": repr(found.cache_policy), "cache_expiration": expiration.total_seconds() if expiration else None}
+
+
 def do_call(step: dict[str, Any], file: str) -> dict[str, Any]:
     """Call a plain function of the file (e.g. `set_schedule_active("Oslo", True)`)."""
     function = getattr(load(file), step["function"], None)
