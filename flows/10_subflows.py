@@ -23,7 +23,8 @@ How to run it
   their parent named at the top of each page.
 - Run one child on its own: `./lab run city-weather/city-weather --param city=Lima`
 - As a plain script (the subflows run, the deployments are started on the lab's worker):
-  `.venv/bin/python flows/10_subflows.py`
+  `.venv/bin/python flows/10_subflows.py`. On the embedded lab only: on the Docker lab the children's
+  results stay in the lab's volume, where a flow in your shell cannot read them.
 
 Walkthrough
 1. A task and two subflows: extract orders, summarize them.
