@@ -7,40 +7,20 @@ import json
 import time
 from typing import Any
 
-import httpx
-
-TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+from workshop_lab.prefect_api import TERMINAL, PrefectApi
 
 
-class LabHandle:
+class LabHandle(PrefectApi):
+    """A lab the tests drive: its Prefect API (request/get/post/task_runs from PrefectApi), its
+    Dask scheduler and its course services, at the addresses the learner's machine reaches."""
+
     def __init__(self, ports: dict[str, str]):
         """`ports`: the lab's port settings (PREFECT_PORT, ...), as the learner's machine reaches them."""
-        self.api_url = f"http://127.0.0.1:{ports['PREFECT_PORT']}/api"
+        super().__init__(f"http://127.0.0.1:{ports['PREFECT_PORT']}/api")
         self.ui_url = f"http://localhost:{ports['PREFECT_PORT']}"
         self.scheduler_address = f"tcp://127.0.0.1:{ports['DASK_SCHEDULER_PORT']}"
         self.upstream_url = f"http://127.0.0.1:{ports['UPSTREAM_PORT']}"
         self.inbox_url = f"http://127.0.0.1:{ports['INBOX_PORT']}"
-        self.http = httpx.Client(base_url=self.api_url, timeout=30)
-
-    def request(self, method: str, path: str, body: dict | None = None) -> httpx.Response:
-        """One API call. Like Prefect's own client, retry a 503: the server's answer to a retryable
-        database error (SQLite busy on a loaded laptop), which nothing has committed."""
-        for attempt in range(6):
-            response = self.http.request(method, path, json=body)
-            if response.status_code != 503:
-                break
-            time.sleep(0.5 * 2**attempt)
-        return response
-
-    def post(self, path: str, body: dict | None = None) -> Any:
-        response = self.request("POST", path, body or {})
-        response.raise_for_status()
-        return response.json() if response.content else None
-
-    def get(self, path: str) -> Any:
-        response = self.request("GET", path)
-        response.raise_for_status()
-        return response.json()
 
     # --- Prefect -------------------------------------------------------------------------------
     def deployment(self, name: str) -> dict:
@@ -76,26 +56,6 @@ class LabHandle:
         """A flow run's log lines (the first 200), for assertion messages."""
         logs = self.post("/logs/filter", {"logs": {"flow_run_id": {"any_": [flow_run_id]}}, "limit": 200, "sort": "TIMESTAMP_ASC"})
         return "\n".join(entry["message"] for entry in logs)
-
-    def task_runs(self, flow_run_id: str, settle: float = 60) -> list[dict]:
-        """The task runs of a finished flow run, as the UI shows them once they have caught up.
-
-        Prefect 3 records task runs from events, which the flow's process sends in the background and
-        flushes as it exits, after it has set the flow run's final state through the API: right
-        after a flow run finishes, its last task run can still read RUNNING (CI saw `notify`
-        RUNNING in a COMPLETED elt run). So read until every task run is final and two reads a
-        second apart agree, for at most `settle` seconds; past that, return what is there and let
-        the test's assertion show it."""
-        deadline = time.monotonic() + settle
-        previous = None
-        while True:
-            runs = self.post("/task_runs/filter", {"flow_runs": {"id": {"any_": [flow_run_id]}}, "limit": 200})
-            current = sorted((run["id"], run["state"]["type"] if run["state"] else None) for run in runs)
-            settled = current == previous and all(state in TERMINAL for _, state in current)
-            if settled or time.monotonic() > deadline:
-                return runs
-            previous = current
-            time.sleep(1)
 
     def table_artifact(self, flow_run_id: str, key: str) -> list[dict]:
         artifacts = self.post("/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [flow_run_id]}, "key": {"any_": [key]}}})

@@ -37,15 +37,8 @@ def say(message: str) -> None:
     print(message, flush=True)
 
 
-def mode_file(config: LabConfig) -> Path:
-    return config.run_dir / "mode"
-
-
 def uses_docker(args: argparse.Namespace, config: LabConfig) -> bool:
-    if getattr(args, "docker", False):
-        return True
-    marker = mode_file(config)
-    return marker.exists() and marker.read_text().strip() == "docker"
+    return getattr(args, "docker", False) or config.docker_lab_is_up
 
 
 def point_prefect_at_lab(config: LabConfig) -> None:
@@ -84,14 +77,14 @@ def cmd_up(args: argparse.Namespace, config: LabConfig) -> int:
     if args.docker:
         seconds = compose.up(config, say)
         config.run_dir.mkdir(parents=True, exist_ok=True)
-        mode_file(config).write_text("docker\n")
+        config.mode_file.write_text("docker\n")
         say(f"The Docker lab is up: every service healthy after {seconds:.1f}s.")
     else:
         if uses_docker(args, config):
             raise LabError("The Docker lab is running (./lab up --docker). Stop it first: ./lab down")
         timings = Supervisor(config).up(say)
         config.run_dir.mkdir(parents=True, exist_ok=True)
-        mode_file(config).write_text("embedded\n")
+        config.mode_file.write_text("embedded\n")
         say(f"The lab is up: every service healthy after {timings['all']:.1f}s.")
     print_urls(config)
     code = 0 if args.no_first_flow else run_first_flow(config)
@@ -193,7 +186,7 @@ def cmd_down(args: argparse.Namespace, config: LabConfig) -> int:
         stopped = Supervisor(config).stop()
         say(f"Stopped {', '.join(stopped)}." if stopped else "Nothing of the embedded lab was running.")
         say(f"Your data is kept in {config.home}. ./lab reset wipes it.")
-    mode_file(config).unlink(missing_ok=True)
+    config.mode_file.unlink(missing_ok=True)
     return 0
 
 
@@ -212,7 +205,7 @@ def cmd_reset(args: argparse.Namespace, config: LabConfig) -> int:
         Supervisor(config).stop()
         for path in (config.prefect_home, config.results_dir, config.warehouse_path.parent, config.home / "dask"):
             shutil.rmtree(path, ignore_errors=True)
-    mode_file(config).unlink(missing_ok=True)
+    config.mode_file.unlink(missing_ok=True)
     say(f"Wiped {what}. ./lab up starts a fresh lab.")
     return 0
 

@@ -217,6 +217,15 @@ class LabConfig:
     def run_dir(self) -> Path:
         return self.home / "run"
 
+    @property
+    def mode_file(self) -> Path:
+        """Which lab `./lab up` started last ("embedded" or "docker"); gone after `down`."""
+        return self.run_dir / "mode"
+
+    @property
+    def docker_lab_is_up(self) -> bool:
+        return self.mode_file.exists() and self.mode_file.read_text().strip() == "docker"
+
 
 def env_example() -> str:
     """The text of `.env.example`, generated from SETTINGS (`python -m workshop_lab settings`)."""

@@ -42,8 +42,7 @@ def shell_environment(config) -> dict[str, str]:
 
     env = {name: value for name, value in lab_environment(config).items() if name not in NOT_FOR_SHELLS}
     env["LAB_HOME"] = str(config.home)
-    mode = config.run_dir / "mode"
-    if mode.exists() and mode.read_text().strip() == "docker":
+    if config.docker_lab_is_up:
         # Tasks a shell's flow sends to the Docker lab's Dask workers get the flow's result storage
         # path with them, and no host folder exists in a container: keep Prefect's default
         # (~/.prefect/storage, on each side). Deployment runs use the lab's results volume.

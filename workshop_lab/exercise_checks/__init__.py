@@ -27,12 +27,13 @@ from typing import Any
 
 import httpx
 
+from workshop_lab.prefect_api import PrefectApi
+from workshop_lab.shell import shell_environment
 from workshop_lab.settings import FLOWS_DIR, REPO_ROOT, LabConfig
 
 MINE_DIR = FLOWS_DIR / "mine"
 STARTERS_DIR = FLOWS_DIR / "exercises" / "starters"
 SOLUTIONS_DIR = FLOWS_DIR / "exercises" / "solutions"
-TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 RUN_TIMEOUT_SECONDS = 600
 
 
@@ -79,7 +80,7 @@ class Check:
     reported: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        self.api = httpx.Client(base_url=self.env["PREFECT_API_URL"], timeout=30)
+        self.api = PrefectApi(self.env["PREFECT_API_URL"])
 
     @property
     def channel(self) -> str:
@@ -114,37 +115,18 @@ class Check:
         return result
 
     # the Prefect API ------------------------------------------------------------------------------
-    def request(self, method: str, path: str, body: dict | None = None) -> Any:
-        for attempt in range(6):  # a 503 is the server's "database busy, try again"
-            response = self.api.request(method, path, json=body)
-            if response.status_code != 503:
-                break
-            time.sleep(0.5 * 2**attempt)
-        response.raise_for_status()
-        return response.json() if response.content else None
-
     def get(self, path: str) -> Any:
-        return self.request("GET", path)
+        return self.api.get(path)
 
     def post(self, path: str, body: dict) -> Any:
-        return self.request("POST", path, body)
+        return self.api.post(path, body)
 
-    def task_runs(self, step_id: str, settle: float = 30) -> list[dict[str, Any]]:
-        """The task runs of a finished run once the API has caught up: Prefect records them from
-        events the flow's process sends in the background, so right after the run ends the last
-        ones can still read RUNNING. Read until all are final and two reads agree."""
+    def task_runs(self, step_id: str) -> list[dict[str, Any]]:
+        """The task runs of a finished run, once the API has caught up (PrefectApi.task_runs), read once."""
         result = self.run(step_id)
-        if "task_runs" in result:
-            return result["task_runs"]
-        deadline, previous = time.monotonic() + settle, None
-        while True:
-            runs = self.post("/task_runs/filter", {"flow_runs": {"id": {"any_": [result["flow_run_id"]]}}, "limit": 200})
-            current = sorted((r["id"], r["state_type"]) for r in runs)
-            if (current == previous and all(s in TERMINAL for _, s in current)) or time.monotonic() > deadline:
-                result["task_runs"] = runs
-                return runs
-            previous = current
-            time.sleep(0.5)
+        if "task_runs" not in result:
+            result["task_runs"] = self.api.task_runs(result["flow_run_id"], settle=30, poll=0.5)
+        return result["task_runs"]
 
     def artifact(self, step_id: str, key: str) -> Any:
         """The data of the artifact `key` of a run (None: the run made no such artifact)."""
@@ -201,16 +183,6 @@ def most_in_flight(runs: list[dict[str, Any]]) -> int:
 
 
 # --- the command -------------------------------------------------------------------------------
-def lab_env(config: LabConfig) -> dict[str, str]:
-    try:
-        from workshop_lab.shell import shell_environment
-    except ImportError:  # before the shell work: the same variables, less the lab's own marker
-        from workshop_lab.services import lab_environment
-
-        return {k: v for k, v in lab_environment(config).items() if k != "LAB_INSTANCE"}
-    return shell_environment(config)
-
-
 def relative(path: Path) -> str:
     try:
         return str(path.resolve().relative_to(REPO_ROOT))
@@ -252,7 +224,7 @@ def check_exercise(exercise: str, file: Path | None, config: LabConfig, say: Cal
             say(f"lab check: {relative(path)} does not exist yet. Start it with: "
                 f"mkdir -p flows/mine && cp flows/exercises/starters/{spec.filename} flows/mine/")
         return 2
-    env = lab_env(config)
+    env = shell_environment(config)
     try:
         httpx.get(f"{env['PREFECT_API_URL']}/health", timeout=5).raise_for_status()
     except httpx.HTTPError:
