@@ -26,9 +26,9 @@ How to run it
   `./lab run workflow-analytics/workflow-analytics` and open the run's page → Artifacts, or the UI's
   Artifacts page → workflow-analytics.
 - Query the warehouse yourself, once the run is done:
-      .venv/bin/python -c "import duckdb; print(duckdb.connect('.lab/warehouse/warehouse.duckdb', read_only=True) \
-          .sql('select * from prefect_history.flow_stats'))"
-  (the path is LAB_WAREHOUSE_PATH; `./lab status` shows it).
+      ./lab sql "select * from prefect_history.flow_stats"
+  (read-only, on either lab; it waits while a run is writing. The file is LAB_WAREHOUSE_PATH,
+  `./lab status` shows it; any DuckDB client can open it while no run writes.)
 - As a plain script against the lab's server: `.venv/bin/python flows/12_workflow_analytics.py`
 
 Walkthrough

@@ -28,8 +28,7 @@ How to run it
 - `./lab run elt/elt` (or UI: Deployments → elt → Run). About a minute for 10,000 users.
 - Bad data on purpose: `./lab run elt/elt --param inject_bad_records=10`, then open the run's
   artifacts (`elt-summary` says which records were corrupted) and query the quarantine:
-      .venv/bin/python -c "import duckdb; print(duckdb.connect('.lab/warehouse/warehouse.duckdb', \
-          read_only=True).sql('select stream, reason, count(*) from quarantine.quarantined_records group by all'))"
+      ./lab sql "select stream, reason, count(*) from quarantine.quarantined_records group by all"
 - The daily schedule ships paused: Deployments → elt → toggle the schedule.
 - The dbt project is `dbt_project/`: edit a model, run again, watch the new task runs.
 

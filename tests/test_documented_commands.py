@@ -160,6 +160,7 @@ RULES: list[tuple[str, Expect | Skip]] = [
     (r"^\./lab logs\b", Expect(0, ("=====",))),
     (r"^curl ", Expect(0)),
     (r"^grep ", Expect(0)),
+    (r"^\./lab sql ", Expect(0, ("│",))),
     (r"^\.venv/bin/python flows/01_plain_python_pipeline\.py$", Expect(0, ("TOTAL REVENUE",))),
     (r"^(PREFECT_\w+=\S+ )?\.venv/bin/python (flows/\d\d_\w+\.py|-c .*)$", Expect(0)),
     (r"^\.venv/bin/prefect ", Expect(0)),
@@ -181,8 +182,8 @@ COMMANDS = sorted(documented_commands().items())
 # and scripts, which only read a calm upstream and write their own runs) run three at a time: the
 # lab's worker runs flow runs side by side, as in a class.
 ALONE = re.compile(r"^curl |^\./lab (deploy|check)\b|flow-run delete")
-# Commands that read what the runs left (module 07's cached results): after them.
-AFTER = re.compile(r"^grep ")
+# Commands that read what the runs left (module 07's cached results, the warehouse): after them.
+AFTER = re.compile(r"^grep |^\./lab sql ")
 AT_ONCE = 3
 
 

@@ -4,6 +4,7 @@ released by the kernel when its holder dies (a crashed flow never leaves the fil
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -72,3 +73,44 @@ for n in range(5):
         assert writer.wait(120) == 0, writer.stderr.read()
     with duckdb.connect(str(path), read_only=True) as con:
         assert con.execute("select count(*), count(distinct (writer, n)) from t").fetchone() == (40, 40)
+
+
+WRITING = """
+import sys, time, duckdb
+from workshop_lab.warehouse import writer_lock
+with writer_lock(sys.argv[1], purpose="slow-writer"), duckdb.connect(sys.argv[1]) as con:
+    con.execute("create or replace table t as select 1 as x")
+    print("writing", flush=True)
+    time.sleep(2)
+    con.execute("insert into t values (2)")
+"""
+
+
+def test_lab_sql_waits_for_a_writer_then_reads_what_it_wrote(tmp_path):
+    """`./lab sql` during a run that writes: DuckDB alone refuses the read-only connection
+    ("Conflicting lock is held"); the query waits for the writer instead and sees its rows."""
+    path = tmp_path / "home" / "warehouse" / "warehouse.duckdb"
+    path.parent.mkdir(parents=True)
+    writer = subprocess.Popen([sys.executable, "-c", WRITING, str(path)], stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline().strip() == "writing"
+    with pytest.raises(duckdb.IOException):
+        duckdb.connect(str(path), read_only=True)
+    env = {**os.environ, "LAB_HOME": str(tmp_path / "home")}
+    query = subprocess.run([sys.executable, "-m", "workshop_lab", "sql", "select sum(x) as total from t"],
+                           capture_output=True, text=True, env=env, timeout=60)
+    writer.wait(timeout=30)
+    assert query.returncode == 0, query.stderr
+    assert "slow-writer" in query.stderr and "waiting for it" in query.stderr
+    assert [line.strip("│ ") for line in query.stdout.strip().splitlines()][-2] == "3", query.stdout
+
+
+def test_lab_sql_says_in_one_line_what_is_missing(tmp_path):
+    env = {**os.environ, "LAB_HOME": str(tmp_path / "home")}
+    none_yet = subprocess.run([sys.executable, "-m", "workshop_lab", "sql", "select 1"], capture_output=True, text=True, env=env)
+    assert none_yet.returncode == 1 and "no warehouse yet" in none_yet.stderr and "Traceback" not in none_yet.stderr
+    path = tmp_path / "home" / "warehouse" / "warehouse.duckdb"
+    path.parent.mkdir(parents=True)
+    duckdb.connect(str(path)).close()
+    no_table = subprocess.run([sys.executable, "-m", "workshop_lab", "sql", "select * from nope"], capture_output=True, text=True, env=env)
+    assert no_table.returncode == 1 and "nope does not exist" in no_table.stderr and "show all tables" in no_table.stderr
+    assert len(no_table.stderr.strip().splitlines()) == 1, no_table.stderr

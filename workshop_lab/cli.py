@@ -6,6 +6,7 @@
     ./lab run DEPLOYMENT       run a deployment on the lab's worker, show its logs, say why it failed
     ./lab check NN             check your solution of exercise NN against the running lab
     ./lab env                  the lab's addresses as export lines, for another shell
+    ./lab sql "QUERY"          query the warehouse (read-only; waits for a run that is writing it)
     ./lab deploy               deploy flows/prefect.yaml again (after adding a deployment)
     ./lab down [--docker]      stop everything; your runs, results and warehouse are kept
     ./lab reset [--docker]     stop and wipe Prefect's database, results and the warehouse
@@ -266,6 +267,20 @@ def cmd_env(args: argparse.Namespace, config: LabConfig) -> int:
     return 0
 
 
+def cmd_sql(args: argparse.Namespace, config: LabConfig) -> int:
+    """One read-only query of the lab's warehouse; on the Docker lab it runs in the worker's container."""
+    if uses_docker(args, config):
+        return subprocess.call(compose.compose_command("exec", "-T", "prefect-worker", "python", "-m", "workshop_lab.warehouse", args.query),
+                               cwd=REPO_ROOT)
+    from workshop_lab.warehouse import WarehouseLocked, WarehouseQueryError, query_text
+
+    try:
+        print(query_text(args.query, config.warehouse_path, log=lambda line: print(line, file=sys.stderr)))
+    except (WarehouseQueryError, WarehouseLocked) as exc:
+        raise LabError(str(exc)) from None
+    return 0
+
+
 def cmd_check(args: argparse.Namespace, config: LabConfig) -> int:
     from workshop_lab.exercise_checks import check_exercise
 
@@ -308,6 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
     test = verb("test", None, "run the whole test suite (pytest)", docker=False)
     test.add_argument("pytest_args", nargs="*", help="passed to pytest")
     verb("env", cmd_env, "print the lab's addresses as export lines: eval \"$(./lab env)\"", docker=False)
+    sql = verb("sql", cmd_sql, "query the lab's DuckDB warehouse, read-only")
+    sql.add_argument("query", help='one SQL statement, e.g. "select * from prefect_history.flow_stats"')
     check = verb("check", cmd_check, "check your solution of an exercise against the running lab", docker=False)
     check.add_argument("exercise", help="the exercise's number, e.g. 07")
     check.add_argument("--file", type=Path, help="check this file instead of flows/mine/NN_*.py")

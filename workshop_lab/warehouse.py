@@ -9,6 +9,10 @@ and the kernel releases it when its holder dies, so a crashed flow never leaves 
 
 A writer that finds the lock taken waits for it, saying who holds it; past its timeout it raises
 `WarehouseLocked`, a clear message that the task's retries turn into a retry.
+
+A reader (`./lab sql`, `python -m workshop_lab.warehouse QUERY`) takes the same lock shared: DuckDB
+refuses even a read-only connection while a writer has the file open, so a query waits for the
+writer to finish instead of failing with "Conflicting lock is held".
 """
 
 from __future__ import annotations
@@ -60,6 +64,30 @@ def _describe(holder: dict | None) -> str:
     return f"{holder.get('purpose', 'a writer')} (pid {holder.get('pid')} on {holder.get('host')}, since {holder.get('since')})"
 
 
+def _wait_for_lock(handle, mode: int, db_path: Path, wait_seconds: float, poll_seconds: float,
+                   log: Callable[[str], None]) -> bool:
+    """Take `mode` (LOCK_EX or LOCK_SH) on the lock file; True if we had to wait for a holder."""
+    lock_path = _lock_file(db_path)
+    deadline = time.monotonic() + wait_seconds
+    announced = False
+    while True:
+        try:
+            fcntl.flock(handle, mode | fcntl.LOCK_NB)
+            return announced
+        except BlockingIOError:
+            holder = lock_holder(db_path)
+            if time.monotonic() >= deadline:
+                raise WarehouseLocked(
+                    f"{db_path.name} is being written by {_describe(holder)}; waited {wait_seconds:.0f} s "
+                    f"for it to finish. DuckDB allows one writer per file: retry when that run is done "
+                    f"(or stop it in the Prefect UI). Lock file: {lock_path}"
+                ) from None
+            if not announced:
+                log(f"{db_path.name} is being written by {_describe(holder)}: waiting for it (up to {wait_seconds:.0f} s)")
+                announced = True
+            time.sleep(poll_seconds)
+
+
 @contextlib.contextmanager
 def writer_lock(
     db_path: Path | str,
@@ -71,27 +99,9 @@ def writer_lock(
     """Hold the one-writer lock of `db_path` for the block; wait up to `wait_seconds` for it."""
     db_path = Path(db_path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = _lock_file(db_path)
-    handle = open(lock_path, "a+")
+    handle = open(_lock_file(db_path), "a+")
     try:
-        deadline = time.monotonic() + wait_seconds
-        announced = False
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                holder = lock_holder(db_path)
-                if time.monotonic() >= deadline:
-                    raise WarehouseLocked(
-                        f"{db_path.name} is being written by {_describe(holder)}; waited {wait_seconds:.0f} s "
-                        f"for it to finish. DuckDB allows one writer per file: retry when that run is done "
-                        f"(or stop it in the Prefect UI). Lock file: {lock_path}"
-                    ) from None
-                if not announced:
-                    log(f"{db_path.name} is being written by {_describe(holder)}: waiting for it (up to {wait_seconds:.0f} s)")
-                    announced = True
-                time.sleep(poll_seconds)
+        announced = _wait_for_lock(handle, fcntl.LOCK_EX, db_path, wait_seconds, poll_seconds, log)
         handle.seek(0)
         handle.truncate()
         handle.write(json.dumps({"purpose": purpose, "pid": os.getpid(), "host": socket.gethostname(),
@@ -104,3 +114,47 @@ def writer_lock(
         with contextlib.suppress(OSError):
             fcntl.flock(handle, fcntl.LOCK_UN)
         handle.close()
+
+
+class WarehouseQueryError(RuntimeError):
+    """A query a learner typed could not run: the message says why in one line."""
+
+
+def query_text(sql: str, db_path: Path | str | None = None, wait_seconds: float = 120.0,
+               log: Callable[[str], None] = print) -> str:
+    """Run one query read-only against the warehouse, after any writer is done; the result as a table."""
+    import duckdb
+
+    db_path = Path(db_path or warehouse_path())
+    if not db_path.exists():
+        raise WarehouseQueryError(f"there is no warehouse yet at {db_path}: a run of elt/elt or "
+                                  "workflow-analytics creates it (./lab run elt/elt)")
+    with open(_lock_file(db_path), "a+") as handle:
+        _wait_for_lock(handle, fcntl.LOCK_SH, db_path, wait_seconds, 0.2, log)
+        try:
+            with duckdb.connect(str(db_path), read_only=True) as con:
+                relation = con.sql(sql)
+                return "(done)" if relation is None else str(relation)
+        except duckdb.Error as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise WarehouseQueryError(f"{first} (query: {sql}). List the tables with: ./lab sql \"show all tables\"") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m workshop_lab.warehouse QUERY`: what `./lab sql` runs inside the Docker lab."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print('usage: python -m workshop_lab.warehouse "select ..."', file=sys.stderr)
+        return 2
+    try:
+        print(query_text(args[0], log=lambda line: print(line, file=sys.stderr)))
+        return 0
+    except (WarehouseQueryError, WarehouseLocked) as exc:
+        print(f"lab sql: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
