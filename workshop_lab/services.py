@@ -83,6 +83,10 @@ def lab_environment(config: LabConfig) -> dict[str, str]:
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_LOCAL_STORAGE_PATH": str(config.results_dir),
         "PREFECT_WORKER_QUERY_SECONDS": config["PREFECT_WORKER_QUERY_SECONDS"],
+        # Every flow run sends a heartbeat event this often; setup's automation marks a run CRASHED
+        # when they stop for LAB_CRASHED_AFTER_SECONDS (its process died, or hangs).
+        "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": config["LAB_HEARTBEAT_SECONDS"],
+        "LAB_CRASHED_AFTER_SECONDS": config["LAB_CRASHED_AFTER_SECONDS"],
         "DASK_SCHEDULER_ADDRESS": config.scheduler_address,
         "DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL": DASK_TICK_INTERVAL,
         "LAB_WAREHOUSE_PATH": str(config.warehouse_path),

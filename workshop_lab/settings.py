@@ -56,6 +56,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DASK_WORKER_THREADS", "1", "Threads per Dask worker."),
     Setting("DASK_WORKER_MEMORY_LIMIT", "1GiB", "Memory limit per Dask worker before it spills and pauses."),
     Setting("PREFECT_WORKER_QUERY_SECONDS", "2", "How often the Prefect worker polls for runs (Prefect's default is 10 s)."),
+    Setting("LAB_HEARTBEAT_SECONDS", "30", "How often a running flow sends a heartbeat (PREFECT_FLOWS_HEARTBEAT_FREQUENCY; "
+            "Prefect's minimum is 30)."),
+    Setting("LAB_CRASHED_AFTER_SECONDS", "75", "A flow run with no heartbeat for this long is marked CRASHED by the server "
+            "(automation crashed-when-heartbeats-stop). Longer than one heartbeat: 75 s lets one be late."),
     Setting(
         "LAB_DATABASE_URL",
         "",
@@ -148,6 +152,12 @@ class LabConfig:
             value = self[name]
             if not value.isdigit() or int(value) < 1:
                 raise SettingError(f"{name}={value!r} must be a whole number of at least 1.")
+        beat, crashed_after = self["LAB_HEARTBEAT_SECONDS"], self["LAB_CRASHED_AFTER_SECONDS"]
+        if not beat.isdigit() or int(beat) < 30:
+            raise SettingError(f"LAB_HEARTBEAT_SECONDS={beat!r} must be a whole number of seconds, at least 30 (Prefect's minimum).")
+        if not crashed_after.isdigit() or int(crashed_after) <= int(beat):
+            raise SettingError(f"LAB_CRASHED_AFTER_SECONDS={crashed_after!r} must be a whole number of seconds above "
+                               f"LAB_HEARTBEAT_SECONDS ({beat}): otherwise a healthy run would be marked CRASHED.")
         ports = [self[n] for n in PORT_SETTINGS]
         if len(set(ports)) != len(ports):
             raise SettingError(f"{', '.join(PORT_SETTINGS)} must all differ (got {', '.join(ports)}).")

@@ -50,6 +50,20 @@ BLOCK_MODULES: tuple[str, ...] = ("prefect_slack",)
 SLACK_BLOCK = "workshop-slack"            # prefect-slack's SlackWebhook, used by the flows
 FAILURE_NOTIFIER_BLOCK = "workshop-failures"  # what the automation below sends through
 FAILURE_AUTOMATION = "notify-on-failed-flow-runs"
+# A flow run sends heartbeats while it runs (PREFECT_FLOWS_HEARTBEAT_FREQUENCY, from
+# LAB_HEARTBEAT_SECONDS). When its process dies (a killed worker or container, the lab stopped
+# mid-run) or hangs, nobody else would ever end it: Prefect leaves it RUNNING. This automation,
+# Prefect's own pattern for such "zombie" runs, marks it CRASHED when LAB_CRASHED_AFTER_SECONDS
+# pass without a heartbeat or any other event of the run.
+CRASH_AUTOMATION = "crashed-when-heartbeats-stop"
+# Runs of deployments tagged RERUN_TAG (flows/prefect.yaml: those safe to run twice) are put back
+# in the queue once after they crash; the trigger's window makes it once an hour per run at most,
+# so a run that crashes every time does not loop.
+RERUN_AUTOMATION = "rerun-crashed-flow-runs"
+RERUN_TAG = "rerun-on-crash"
+RERUN_AT_MOST_EVERY_SECONDS = 3600
+# The states a flow run's end is heard for: FAILED (and its TimedOut), CRASHED.
+BAD_ENDINGS = ("prefect.flow-run.Failed", "prefect.flow-run.Crashed", "prefect.flow-run.TimedOut")
 
 
 def log(message: str) -> None:
@@ -106,8 +120,19 @@ def slack_webhook_url() -> str:
     return os.environ.get("SLACK_WEBHOOK_URL") or f"{os.environ.get('LAB_INBOX_URL', 'http://127.0.0.1:8701')}/hooks/workshop"
 
 
+def save_automation(automation) -> None:
+    """Create the automation, or update the one of the same name (setup runs again and again)."""
+    from prefect.automations import Automation
+
+    try:
+        automation.id = Automation.read(name=automation.name).id
+        automation.update()
+    except ValueError:
+        automation.create()
+
+
 def ensure_notifications() -> None:
-    """The Slack block the flows use, and an automation that reports every failed flow run."""
+    """The Slack block the flows use, and an automation that reports every flow run that ends badly."""
     from prefect.automations import Automation, EventTrigger, SendNotification
     from prefect.blocks.notifications import CustomWebhookNotificationBlock
     from prefect_slack import SlackWebhook
@@ -118,25 +143,71 @@ def ensure_notifications() -> None:
         name="lab-failures", url=url, method="POST", json_data={"text": "{{subject}}\n{{body}}"},
         allow_private_urls=True,  # the inbox lives on this machine (or the compose network)
     ).save(FAILURE_NOTIFIER_BLOCK, overwrite=True)
-    automation = Automation(
+    save_automation(Automation(
         name=FAILURE_AUTOMATION,
-        description="Sends a Slack message (the lab's inbox by default) whenever a flow run fails.",
-        trigger=EventTrigger(expect={"prefect.flow-run.Failed"}, match={"prefect.resource.id": "prefect.flow-run.*"},
+        description="Sends a Slack message (the lab's inbox by default) whenever a flow run ends FAILED, "
+                    "TimedOut or CRASHED, with the state's message.",
+        trigger=EventTrigger(expect=set(BAD_ENDINGS), match={"prefect.resource.id": "prefect.flow-run.*"},
                              posture="Reactive", threshold=1),
         actions=[SendNotification(
             block_document_id=notifier_id,
-            subject="Flow run {{ flow.name }}/{{ flow_run.name }} failed",
-            body="{{ flow_run.state.message }}\n{{ flow_run|ui_url }}",
+            # The event's state, not the run's current one: a crashed run may be queued again already.
+            subject="Flow run {{ flow.name }}/{{ flow_run.name }} {{ event.payload.validated_state.name | lower }}",
+            body="{{ event.payload.validated_state.message }}\n{{ flow_run|ui_url }}",
         )],
-    )
-    try:
-        existing = Automation.read(name=FAILURE_AUTOMATION)
-        automation.id = existing.id
-        automation.update()
-    except ValueError:
-        automation.create()
+    ))
     where = "Slack (SLACK_WEBHOOK_URL)" if os.environ.get("SLACK_WEBHOOK_URL") else url
     log(f"blocks {SLACK_BLOCK!r} and {FAILURE_NOTIFIER_BLOCK!r} and automation {FAILURE_AUTOMATION!r} send to {where}")
+
+
+def ensure_crash_handling() -> None:
+    """No run stays RUNNING forever: missing heartbeats mark it CRASHED; safe runs go again once."""
+    from datetime import timedelta
+
+    from prefect.automations import Automation, EventTrigger
+    from prefect.client.schemas.objects import StateType
+    from prefect.events.actions import ChangeFlowRunState
+
+    crashed_after = int(os.environ.get("LAB_CRASHED_AFTER_SECONDS") or 75)
+    save_automation(Automation(
+        name=CRASH_AUTOMATION,
+        description=f"Marks a flow run CRASHED when {crashed_after} s pass after a heartbeat with no other "
+                    "heartbeat or event of it: its process died (a killed worker, container or lab) or hangs.",
+        trigger=EventTrigger(
+            posture="Proactive",
+            match={"prefect.resource.id": "prefect.flow-run.*"},
+            after={"prefect.flow-run.heartbeat"},
+            # Any event of the run shows it is alive or has ended (a state change, a heartbeat).
+            expect={"prefect.flow-run.*"},
+            for_each={"prefect.resource.id"},
+            threshold=1,
+            within=timedelta(seconds=crashed_after),
+        ),
+        actions=[ChangeFlowRunState(
+            state=StateType.CRASHED,
+            message=f"No heartbeat for {crashed_after} s: the flow run's process died or hangs (its worker or "
+                    f"container was killed, or the lab stopped mid-run). Marked by the automation {CRASH_AUTOMATION}.",
+        )],
+    ))
+    save_automation(Automation(
+        name=RERUN_AUTOMATION,
+        description=f"Puts a CRASHED run of a deployment tagged {RERUN_TAG!r} back in its work queue, once an hour "
+                    "at most: those deployments are safe to run twice (flows/prefect.yaml says why).",
+        trigger=EventTrigger(
+            posture="Reactive",
+            expect={"prefect.flow-run.Crashed"},
+            match={"prefect.resource.id": "prefect.flow-run.*"},
+            match_related={"prefect.resource.role": "tag", "prefect.resource.id": f"prefect.tag.{RERUN_TAG}"},
+            for_each={"prefect.resource.id"},
+            threshold=1,
+            within=timedelta(seconds=RERUN_AT_MOST_EVERY_SECONDS),
+        ),
+        actions=[ChangeFlowRunState(
+            state=StateType.SCHEDULED, name="AwaitingRetry", force=True,
+            message=f"Crashed; queued again by the automation {RERUN_AUTOMATION} (tag {RERUN_TAG}).",
+        )],
+    ))
+    log(f"automations {CRASH_AUTOMATION!r} (after {crashed_after} s without a heartbeat) and {RERUN_AUTOMATION!r}")
 
 
 def run_prefect_cli(args: list[str], cwd: Path | None = None) -> None:
@@ -160,7 +231,7 @@ def run_prefect_cli(args: list[str], cwd: Path | None = None) -> None:
 def setup_fingerprint(flows_dir: Path) -> str:
     """What setup's work is made from: prefect.yaml, the flow files, where notifications go, the lab's version."""
     digest = hashlib.sha256(__version__.encode())
-    for name in ("LAB_FLOWS_DIR", "LAB_INBOX_URL", "SLACK_WEBHOOK_URL"):
+    for name in ("LAB_FLOWS_DIR", "LAB_INBOX_URL", "SLACK_WEBHOOK_URL", "LAB_CRASHED_AFTER_SECONDS"):
         digest.update(f"{name}={os.environ.get(name, '')}\0".encode())
     for path in sorted([flows_dir / "prefect.yaml", *flows_dir.rglob("*.py")]):
         digest.update(str(path.relative_to(flows_dir)).encode() + b"\0" + path.read_bytes())
@@ -207,7 +278,7 @@ def main() -> int:
         # Blocks and the automation do not depend on the deployments: both go at once (the server
         # and this process mostly wait on each other's round trips).
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="setup-blocks") as pool:
-            blocks = pool.submit(timed, "blocks and automation", lambda: (register_blocks(), ensure_notifications()))
+            blocks = pool.submit(timed, "blocks and automation", lambda: (register_blocks(), ensure_notifications(), ensure_crash_handling()))
             timed("deployments", lambda: deploy_flows(flows_dir))
             blocks.result()
         Variable.set(FINGERPRINT_VARIABLE, fingerprint, overwrite=True)
