@@ -4,6 +4,7 @@ started by `./lab up` as local processes, and stopped by `./lab down` without le
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -42,8 +43,13 @@ def test_down_leaves_no_process_up_keeps_history_and_reset_wipes_it(fresh_embedd
     first_runs = {run["id"] for run in lab.flow_runs()}
     assert first_runs, "the first flow's run should be in the history"
 
+    # A crashed worker that the watchdog is about to restart: down stops the watchdog first, so
+    # nothing comes back after it (a restart would be due a second after the kill).
+    lab.cli("chaos", "kill", "dask-worker-2")
     lab.cli("down")
     assert lab.processes() == [], "down must leave no process of the lab"
+    time.sleep(2)
+    assert lab.processes() == [], "nothing may start again after down"
 
     lab.cli("up", "--no-first-flow")
     assert first_runs <= {run["id"] for run in lab.flow_runs()}, "the run history must survive down/up"

@@ -1,20 +1,21 @@
 """`./lab`: the lab's command line. Verbs follow a learner's day.
 
     ./lab up [--docker]        start the lab, deploy the flows, run a first flow, print the URLs
-    ./lab status [--docker]    each service's health and URL
+    ./lab status [--docker]    each service's health and URL, its restarts and last exit
     ./lab logs [SERVICE] [-f]  what the services printed (embedded: .lab/logs/)
     ./lab run DEPLOYMENT       run a deployment on the lab's worker, show its logs, say why it failed
     ./lab check NN             check your solution of exercise NN against the running lab
     ./lab env                  the lab's addresses as export lines, for another shell
     ./lab sql "QUERY"          query the warehouse (read-only; waits for a run that is writing it)
     ./lab deploy               deploy flows/prefect.yaml again (after adding a deployment)
+    ./lab chaos kill SERVICE   crash a service on purpose (SIGKILL) and watch the lab bring it back
     ./lab down [--docker]      stop everything; your runs, results and warehouse are kept
     ./lab reset [--docker]     stop and wipe Prefect's database, results and the warehouse
     ./lab doctor               ports, memory, disk and Docker: what could stop the lab starting
     ./lab test [PYTEST ARGS]   run the whole test suite
     ./lab settings             print every setting with its default (the text of .env.example)
 
-Without --docker, status/logs/down/reset act on whichever lab `up` started last.
+Without --docker, status/logs/chaos/down/reset act on whichever lab `up` started last.
 """
 
 from __future__ import annotations
@@ -104,13 +105,26 @@ def cmd_status(args: argparse.Namespace, config: LabConfig) -> int:
     else:
         say(f"{'Docker' if docker else 'Embedded'} lab ({config.home if not docker else 'docker compose'}):")
         for s in states:
+            if s.given_up:
+                say(f"  {s.name:<28} stopped — gave up after {s.crashes} crashes (last exit {s.last_exit}): "
+                    f"./lab logs {s.name}; ./lab up starts it again")
+                continue
             mark = "healthy" if s.healthy else ("UNHEALTHY" if s.running else "stopped")
-            say(f"  {s.name:<28} {mark:<10} {s.url:<32} {s.detail}")
+            say(f"  {s.name:<28} {mark:<10} {s.url:<32} {s.detail}{restart_history(s)}")
         if not docker:
             say(f"  warehouse: {config.warehouse_path}  results: {config.results_dir}")
         else:
             say("  warehouse and results: in the Docker lab's volumes (docker compose exec prefect-worker ls /data)")
     return 0 if states and all(s.healthy for s in states) else 1
+
+
+def restart_history(state) -> str:
+    """ "; restarts 2, last exit SIGKILL at 14:02:07 UTC", or nothing for a service that never exited."""
+    if not state.restarts and not state.last_exit and not state.last_exit_at:
+        return ""
+    last_exit = f"last exit {state.last_exit or ''}".rstrip()
+    when = f" at {state.last_exit_at[11:19]} UTC" if state.last_exit_at else ""
+    return f"; restarts {state.restarts}, {last_exit}{when}"
 
 
 def cmd_logs(args: argparse.Namespace, config: LabConfig) -> int:
@@ -183,11 +197,24 @@ def cmd_down(args: argparse.Namespace, config: LabConfig) -> int:
         compose.down()
         say("The Docker lab is stopped; its volumes (runs, results, warehouse) are kept. ./lab reset --docker wipes them.")
     else:
-        say("Stopping the embedded lab (the worker first, the server last)...")
+        say("Stopping the embedded lab (the watchdog first, so it restarts nothing; then the worker; the server last)...")
         stopped = Supervisor(config).stop()
         say(f"Stopped {', '.join(stopped)}." if stopped else "Nothing of the embedded lab was running.")
         say(f"Your data is kept in {config.home}. ./lab reset wipes it.")
     config.mode_file.unlink(missing_ok=True)
+    return 0
+
+
+def cmd_chaos(args: argparse.Namespace, config: LabConfig) -> int:
+    """Crash a service on purpose: what the lab does next (restart it, or give up) is the lesson."""
+    if uses_docker(args, config):
+        container = compose.kill(args.service)
+        say(f"Killed every process in {container} with SIGKILL (its main process exits 137, as in a crash); "
+            "Docker's restart policy starts it again. Watch: ./lab status")
+    else:
+        pids = Supervisor(config).kill(args.service)
+        say(f"Killed {args.service} with SIGKILL (pid {pids[0]}" + (f" and {len(pids) - 1} child process(es)" if len(pids) > 1 else "")
+            + "), as in a crash; the watchdog restarts it. Watch: ./lab status")
     return 0
 
 
@@ -305,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = verb("up", cmd_up, "start the lab, deploy the flows and run a first flow")
     up.add_argument("--no-first-flow", action="store_true", help="only start and check the services")
-    status = verb("status", cmd_status, "each service's health and URL")
+    status = verb("status", cmd_status, "each service's health and URL, its restarts and last exit")
     status.add_argument("--json", action="store_true")
     logs = verb("logs", cmd_logs, "show what the services printed")
     logs.add_argument("service", nargs="?")
@@ -317,6 +344,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=float, default=600, help="seconds to wait for a final state (default 600)")
     verb("deploy", cmd_deploy, "deploy every flow in flows/prefect.yaml again")
     verb("down", cmd_down, "stop the lab and keep its data")
+    chaos = verb("chaos", cmd_chaos, "break the lab on purpose, to watch it recover", docker=False)
+    chaos_actions = chaos.add_subparsers(dest="action", required=True, metavar="ACTION")
+    kill = chaos_actions.add_parser("kill", help="SIGKILL a service and all its processes, as a crash would",
+                                    description="SIGKILL a service and all its processes, as a crash would")
+    kill.add_argument("service", help="e.g. prefect-worker, dask-worker-1 (Docker: dask-worker or dask-worker-2), upstream")
+    kill.add_argument("--docker", action="store_true", help="act on the Docker Compose lab")
     reset = verb("reset", cmd_reset, "stop the lab and wipe its data")
     reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     verb("doctor", cmd_doctor, "check ports, memory, disk and Docker", docker=False)

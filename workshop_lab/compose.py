@@ -48,12 +48,42 @@ def up(config: LabConfig, say: Callable[[str], None] = print) -> float:
     return time.monotonic() - started
 
 
-def status(config: LabConfig) -> list[ServiceState]:
-    result = subprocess.run(compose_command("ps", "--all", "--format", "json"), capture_output=True, text=True, cwd=REPO_ROOT)
+def _containers(all_states: bool = True) -> list[dict]:
+    """`docker compose ps` rows: Name, Service, State, Health, ID..."""
+    args = ("ps", "--all", "--format", "json") if all_states else ("ps", "--format", "json")
+    result = subprocess.run(compose_command(*args), capture_output=True, text=True, cwd=REPO_ROOT)
     if result.returncode != 0:
         raise LabError(f"docker compose ps failed: {result.stderr.strip()}")
     text = result.stdout.strip()
-    rows = json.loads(text) if text.startswith("[") else [json.loads(line) for line in text.splitlines() if line.strip()]
+    return json.loads(text) if text.startswith("[") else [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def _restart_history(container_ids: list[str]) -> dict[str, dict]:
+    """Each container's restart count and last exit, from `docker inspect` (keyed by full id).
+
+    Docker resets State.ExitCode to 0 when it starts the container again: a running container's
+    last exit is known only by its time (FinishedAt); while it is down or restarting, by its code too."""
+    if not container_ids:
+        return {}
+    result = subprocess.run(["docker", "inspect", *container_ids], capture_output=True, text=True)
+    if result.returncode != 0:
+        return {}
+    history = {}
+    for container in json.loads(result.stdout):
+        state = container.get("State", {})
+        finished = state.get("FinishedAt", "")
+        ever_exited = bool(finished) and not finished.startswith("0001-")
+        history[container["Id"]] = {
+            "restarts": container.get("RestartCount", 0),
+            "last_exit": str(state.get("ExitCode")) if ever_exited and not state.get("Running") else None,
+            "last_exit_at": finished if ever_exited else None,
+        }
+    return history
+
+
+def status(config: LabConfig) -> list[ServiceState]:
+    rows = _containers()
+    history = _restart_history([row["ID"] for row in rows if row.get("ID")])
     urls = {"prefect-server": config.ui_url, "dask-scheduler": config.dashboard_url,
             "upstream": config.upstream_url, "inbox": config.inbox_url}
     states = []
@@ -61,10 +91,42 @@ def status(config: LabConfig) -> list[ServiceState]:
         service, state, health = row.get("Service", "?"), row.get("State", "?"), row.get("Health", "")
         if service == "setup":
             continue
+        # "restarting": Docker's restart policy is between two runs of a crashed container.
         healthy = state == "running" and health in ("healthy", "")
-        states.append(ServiceState(row.get("Name", service), state == "running", None, healthy,
-                                   f"{state}{' (' + health + ')' if health else ''}", urls.get(service, "")))
+        past = next((h for full_id, h in history.items() if row.get("ID") and full_id.startswith(row["ID"])), {})
+        states.append(ServiceState(row.get("Name", service), state in ("running", "restarting"), None, healthy,
+                                   f"{state}{' (' + health + ')' if health else ''}", urls.get(service, ""),
+                                   restarts=past.get("restarts", 0), last_exit=past.get("last_exit"),
+                                   last_exit_at=past.get("last_exit_at")))
     return states
+
+
+# Kills every process but PID 1 (tini, `init: true`); tini then exits 137 with its child, as the
+# container would in a crash, and the restart policy (`restart: on-failure`) starts it again.
+KILL_EVERY_PROCESS = "import os, signal; os.kill(-1, signal.SIGKILL)"
+
+
+def kill(name: str) -> str:
+    """`./lab chaos kill NAME` on the Docker lab: NAME is a service, or `service-N` for its Nth replica."""
+    _require_docker()
+    replicas: dict[str, int] = {}
+    for row in _containers(all_states=False):
+        if row.get("Service") not in (None, "setup"):
+            replicas[row["Service"]] = replicas.get(row["Service"], 0) + 1
+    service, index = name, 1
+    base, _, number = name.rpartition("-")
+    if name not in replicas and base in replicas and number.isdigit():
+        service, index = base, int(number)
+    if service not in replicas or not 1 <= index <= replicas[service]:
+        valid = [n for s, count in sorted(replicas.items()) for n in ([s] if count == 1 else [s, *(f"{s}-{i}" for i in range(1, count + 1))])]
+        raise LabError(f"No running service named {name!r} in the Docker lab. Services: {', '.join(valid) or 'none (./lab up --docker)'}")
+    result = subprocess.run(compose_command("exec", "-T", "--index", str(index), service, "python", "-c", KILL_EVERY_PROCESS),
+                            capture_output=True, text=True, cwd=REPO_ROOT)
+    # The exec session dies with the container: 137 (or Docker's 1 for a lost session) is success.
+    if result.returncode not in (0, 1, 137):
+        raise LabError(f"docker compose exec {service} failed (exit {result.returncode}): "
+                       f"{(result.stderr.strip().splitlines() or ['no message'])[-1]}")
+    return f"{service} (replica {index})" if replicas[service] > 1 else service
 
 
 def down(remove_volumes: bool = False) -> None:
