@@ -39,6 +39,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# Settings of every lab the tests start, beside its ports. A run is marked CRASHED 45 s after its
+# last heartbeat (a learner's lab: 75 s), so that tests/test_recovery.py waits less; still one and
+# a half of Prefect's 30 s heartbeats, so that no healthy run of the suite is marked CRASHED.
+TEST_LAB_SETTINGS = {"LAB_CRASHED_AFTER_SECONDS": "45"}
+
+
 def lab_ports() -> dict[str, str]:
     return {name: str(free_port()) for name in PORT_SETTINGS}
 
@@ -70,7 +76,7 @@ class EmbeddedLab(LabHandle):
     """A real `./lab` in a temporary state folder, driven through its CLI like a learner would."""
 
     def __init__(self, home: Path):
-        self.env = {**os.environ, "LAB_HOME": str(home), **lab_ports()}
+        self.env = {**os.environ, "LAB_HOME": str(home), **lab_ports(), **TEST_LAB_SETTINGS}
         self.env.pop("LAB_INSTANCE", None)
         self.home = home
         super().__init__(self.env)
@@ -126,7 +132,7 @@ class ComposeLab(LabHandle):
         self.ports = lab_ports()
         self.project = f"labtest-{uuid.uuid4().hex[:8]}"
         self.env_file = workdir / "compose.env"
-        self.env_file.write_text("".join(f"{k}={v}\n" for k, v in {"COMPOSE_PROJECT_NAME": self.project, **self.ports}.items()))
+        self.env_file.write_text("".join(f"{k}={v}\n" for k, v in {"COMPOSE_PROJECT_NAME": self.project, **self.ports, **TEST_LAB_SETTINGS}.items()))
         self.compose = DockerCompose(context=REPO_ROOT, compose_file_name="docker-compose.yml", build=True, wait=True,
                                      env_file=str(self.env_file))
         super().__init__(self.ports)

@@ -132,8 +132,8 @@ def cmd_logs(args: argparse.Namespace, config: LabConfig) -> int:
         compose.logs(args.service, args.follow)
         return 0
     supervisor = Supervisor(config)
-    names = [args.service] if args.service else [s.name for s in supervisor.services]
-    unknown = [n for n in names if n not in supervisor.by_name]
+    names = [args.service] if args.service else [s.name for s in supervisor.services] + ["watchdog"]
+    unknown = [n for n in names if n not in supervisor.by_name and n != "watchdog"]
     if unknown:
         raise LabError(f"No service named {unknown[0]!r}. Services: {', '.join(supervisor.by_name)}")
     files = [supervisor.logfile(n) for n in names if supervisor.logfile(n).exists()]

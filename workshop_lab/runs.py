@@ -15,6 +15,8 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRun
 from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
 
+from workshop_lab.settings import RERUN_TAG
+
 
 @dataclass
 class RunOutcome:
@@ -175,6 +177,10 @@ def one_line(message: str, width: int = 170) -> str:
     return line if len(line) <= width else f"{line[:width - 75]} … {line[-70:]}"
 
 
+# A crash found as a server starts reaches the rerun automation up to ~35 s later (prefect_event_ordering).
+RERUN_WAIT_SECONDS = 60.0
+
+
 def follow(client, flow_run_id: UUID, timeout: float, say, poll: float = 1.0):
     """Wait for a final state, printing each state change and the run's log lines as they arrive
     (in time order, each task run's lines named after it). Logs reach the API a moment after the
@@ -187,6 +193,7 @@ def follow(client, flow_run_id: UUID, timeout: float, say, poll: float = 1.0):
     started = time.monotonic()
     last_state, seen_logs, task_names = None, set(), {}
     final_since = None
+    crash_waited, crash_seen = None, 0.0
 
     def new_logs() -> int:
         logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])), limit=200,
@@ -207,8 +214,22 @@ def follow(client, flow_run_id: UUID, timeout: float, say, poll: float = 1.0):
         fresh = new_logs()
         label = f"{state.type.value} ({state.name})" if state and state.name.upper() != state.type.value else (state.type.value if state else "UNKNOWN")
         if label != last_state and not (state and state.is_final()):
+            if state and state.name == "AwaitingRetry" and last_state != "CRASHED":
+                # The rerun automation often requeues a crashed run before a poll sees it CRASHED.
+                crashed = [st for st in client.read_flow_run_states(flow_run_id) if st.type.value == "CRASHED"]
+                if crashed:
+                    say(f"  state: CRASHED — {one_line(crashed[-1].message or 'its process died')}")
             say(f"  state: {label}")
             last_state = label
+        if state and state.type.value == "CRASHED" and RERUN_TAG in (flow_run.tags or []) and state.id != crash_waited:
+            # setup's automation queues a crashed run of such a deployment again: follow the rerun.
+            crash_waited, crash_seen = state.id, time.monotonic()
+            say(f"  state: CRASHED — {one_line(state.message or 'its process died')}")
+            say(f"  ({RERUN_TAG}: the lab queues this run again; waiting up to {RERUN_WAIT_SECONDS:.0f}s for it)")
+            last_state = "CRASHED"
+        if crash_waited == (state.id if state else None) and time.monotonic() - crash_seen < RERUN_WAIT_SECONDS:
+            time.sleep(poll)
+            continue
         if state and state.is_final():
             final_since = final_since or time.monotonic()
             waited = time.monotonic() - final_since

@@ -23,6 +23,8 @@ DOTENV_FILE = REPO_ROOT / ".env"
 WORK_POOL = "workshop"
 # Section 9's pool, served only by the compose `packaged-worker` (profile `packaging`).
 PACKAGED_WORK_POOL = "workshop-packaged"
+# Deployments tagged so (flows/prefect.yaml) are run again after a crash: setup_lab's automation.
+RERUN_TAG = "rerun-on-crash"
 WORKER_NAME = "lab-worker"
 FIRST_FLOW_DEPLOYMENT = "hello-lab/hello-lab"
 

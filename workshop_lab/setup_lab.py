@@ -40,7 +40,7 @@ from prefect.variables import Variable
 
 from workshop_lab import __version__
 from workshop_lab.health import wait_until_healthy
-from workshop_lab.settings import FLOWS_DIR, PACKAGED_WORK_POOL, WORK_POOL
+from workshop_lab.settings import FLOWS_DIR, PACKAGED_WORK_POOL, RERUN_TAG, WORK_POOL
 
 FINGERPRINT_VARIABLE = "lab-setup-fingerprint"
 
@@ -60,7 +60,6 @@ CRASH_AUTOMATION = "crashed-when-heartbeats-stop"
 # in the queue once after they crash; the trigger's window makes it once an hour per run at most,
 # so a run that crashes every time does not loop.
 RERUN_AUTOMATION = "rerun-crashed-flow-runs"
-RERUN_TAG = "rerun-on-crash"
 RERUN_AT_MOST_EVERY_SECONDS = 3600
 # The states a flow run's end is heard for: FAILED (and its TimedOut), CRASHED.
 BAD_ENDINGS = ("prefect.flow-run.Failed", "prefect.flow-run.Crashed", "prefect.flow-run.TimedOut")
