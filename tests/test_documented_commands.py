@@ -144,6 +144,7 @@ RULES: list[tuple[str, Expect | Skip]] = [
     (r"flows/mine/|^mkdir -p flows/mine", Skip("the learner's own file: tests/test_exercise_checks.py checks every starting point and solution")),
     (r"^cp \.env\.example \.env$", Skip("would overwrite a learner's .env; tests/test_config.py checks .env.example")),
     (r"^\./lab logs\b.*-f\b", Skip("follows the logs until Ctrl-C")),
+    (r"^\./lab chaos kill\b", Skip("crashes a service of the lab on purpose: tests/test_recovery.py and tests/test_watchdog.py kill each one and watch it come back")),
     (r"^\.venv/bin/pip install|^\.venv/bin/python flows/09_docker_packaging\.py$",
      Skip("installs lab_toolkit into the lab's venv (module 09's step before the script): tests/course/test_09_docker_packaging.py builds and runs the package")),
     (r"\brm\b", Skip("deletes part of the lab's state (the instructor guide's reset of one module)")),
