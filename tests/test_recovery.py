@@ -243,3 +243,15 @@ def test_docker_lab_worker_crash_then_stop_and_start_leaves_no_run_running(compo
     assert_crashed_then_rerun(lab, run["id"])
     still = [r for r in running_before if lab.get(f"/flow_runs/{r}")["state"]["type"] == "RUNNING"]
     assert not still, [history(lab, r) for r in still]
+
+
+def test_the_server_waits_30_s_not_15_minutes_for_an_event_seen_before_a_restart():
+    """workshop_lab/prefect_event_ordering.py, in a fresh interpreter of the lab's venv (the `.pth`
+    installs it), and Prefect's own 15 minutes with it switched off."""
+    probe = ("import prefect.server.events.ordering.memory as m, prefect.server.events.ordering.db as d;"
+             "print(m.PRECEDING_EVENT_LOOKBACK.total_seconds(), d.PRECEDING_EVENT_LOOKBACK.total_seconds())")
+    patched = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    stock = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                           env={**os.environ, "LAB_PREFECT_EVENT_ORDERING": "0"})
+    assert patched.stdout.split() == ["30.0", "30.0"], patched.stdout + patched.stderr
+    assert stock.stdout.split() == ["900.0", "900.0"], stock.stdout + stock.stderr
