@@ -17,9 +17,9 @@ from typing import Any
 
 import duckdb
 
-from workshop_lab.exercise_checks import Check, Exercise, Requirement, ends, most_in_flight, named, state_of
+from workshop_lab.exercise_checks import Check, Exercise, NotChecked, Requirement, ends, most_in_flight, named, state_of
 from workshop_lab.settings import FLOWS_DIR
-from workshop_lab.upstream import CUSTOMERS, order, weather
+from workshop_lab.upstream import CUSTOMERS, customer, order, weather
 
 R = Requirement
 
@@ -545,6 +545,90 @@ def steps_13(c: Check) -> list[dict[str, Any]]:
     return [{**run(name, "elt-audit"), "env": {"LAB_WAREHOUSE_PATH": scratch_warehouse(c, name)}} for name in ("good", "bad")]
 
 
+# --- 15 · Resources going down --------------------------------------------------------------------
+BATCH_15, CRASH_BATCH_15 = 100, 3
+KEPT_15 = list(range(1, (CRASH_BATCH_15 - 1) * BATCH_15 + 1))  # batches 1 and 2: committed before the crash
+TABLE_15 = "exercise.customers"
+
+
+def steps_15(c: Check) -> list[dict[str, Any]]:
+    """Run the load with the simulated crash in a process of its own (it dies there), look at what it
+    left, then run it again to the end: all on a scratch warehouse of the check's own."""
+    env = {"LAB_WAREHOUSE_PATH": scratch_warehouse(c)}
+    crash = run("crash", "load-customers", batch_size=BATCH_15, crash_in_batch=CRASH_BATCH_15)
+    return [
+        chaos("calm"),
+        {"id": "crash", "do": "child", "step": crash, "env": env, "what": crash["what"]},
+        {"id": "after-crash", "do": "sql", "query": f"select customer_id from {TABLE_15}", "env": env,
+         "what": f"reading {TABLE_15} after the crash"},
+        {**run("rerun", "load-customers", batch_size=BATCH_15), "env": env},
+        {"id": "stats", "do": "stats"},
+        RESTORE_CHAOS,
+    ]
+
+
+def spans(ids: list[int]) -> str:
+    """Customer ids as ranges: "1-200", "1-250 (some twice)", "none"."""
+    if not ids:
+        return "none"
+    unique = sorted(set(ids))
+    runs, start = [], unique[0]
+    for previous, current in zip(unique, unique[1:] + [None]):
+        if current != previous + 1:
+            runs.append(f"{start}-{previous}" if previous != start else str(start))
+            start = current
+    return ", ".join(runs[:4]) + (" ..." if len(runs) > 4 else "")
+
+
+def killed_15(c: Check) -> tuple[bool, str]:
+    child = c.step("crash")
+    if child["signal"] == "SIGKILL":
+        return True, f"its process was killed (SIGKILL) in batch {CRASH_BATCH_15}, as a crashed worker's would be"
+    result = child["result"]
+    if result and result.get("ok") and child["returncode"] == 0:
+        return False, (f"the run ended {result['state_type']} and its process lived: keep the call crash_midway(crash, written, records) "
+                       "inside load_batch's loop, after a row is written and before the commit")
+    why = (result or {}).get("error") or child["stderr_tail"] or f"exit {child['returncode']}"
+    return False, f"its process ended with exit {child['returncode']} before the simulated crash: {why}"
+
+
+def whole_batches_15(c: Check) -> tuple[bool, str]:
+    if c.step("crash")["signal"] != "SIGKILL":
+        raise NotChecked(f"not checked: the process did not die in batch {CRASH_BATCH_15} (see above)")
+    ids = [row[0] for row in c.step("after-crash")["rows"]]
+    ok = sorted(ids) == KEPT_15
+    saw = f"after the crash {TABLE_15} has {len(ids)} rows, customers {spans(ids)} (right: {len(KEPT_15)}, customers {spans(KEPT_15)})"
+    partial = [i for i in ids if i > KEPT_15[-1]]
+    if partial:
+        saw += (f": {len(set(partial))} of batch {CRASH_BATCH_15}'s rows stayed behind. Write each batch in one transaction "
+                "(begin ... commit), so a process that dies before the commit leaves none of it")
+    elif len(ids) < len(KEPT_15):
+        saw += ": batches committed before the crash are missing (commit after each batch, not once at the end)"
+    return ok, saw
+
+
+def once_each_15(c: Check) -> tuple[bool, str]:
+    run_15 = c.run("rerun")
+    if run_15["state_type"] != "COMPLETED":
+        return False, f"not checked: the run after the crash ended {state_of(c, 'rerun')}"
+    with duckdb.connect(scratch_warehouse(c), read_only=True) as con:
+        rows = con.execute(f"select customer_id, name, email, country, signed_up_at from {TABLE_15}").fetchall()
+    ids = [r[0] for r in rows]
+    twice = len(ids) - len(set(ids))
+    served = c.step("stats")["stats"]["records"]
+    saw = (f"{len(ids)} rows for {len(set(ids))} distinct customer_ids (the upstream has {CUSTOMERS}; over both runs it served "
+           f"{served} records, some of them twice)")
+    if twice:
+        return False, saw + (f": {twice} customers have two rows: the run after the crash inserted again what the crashed run "
+                             "had loaded. Merge on customer_id (a primary key and insert or replace)")
+    if sorted(ids) != list(range(1, CUSTOMERS + 1)):
+        return False, saw + f": customers {spans(sorted(set(range(1, CUSTOMERS + 1)) - set(ids)))} are missing"
+    wrong = [r[0] for r in rows if tuple(str(v) for v in r[1:]) != tuple(str(customer(r[0])[k]) for k in ("name", "email", "country", "signed_up_at"))]
+    if wrong:
+        return False, saw + f": {len(wrong)} rows differ from the upstream's record, e.g. customer {wrong[0]}"
+    return run_15["result"] == CUSTOMERS, saw + f"; every one once, with the upstream's values; the run returned {run_15['result']!r} fetched"
+
+
 EXERCISES: dict[str, Exercise] = {e.number: e for e in [
     Exercise("00", "hello_lab", lambda c: [{"id": "workers", "do": "dask_workers"}, run("run", "hello-squares", items=ITEMS_00)], [
         R(f"hello-squares(items={ITEMS_00}) COMPLETES", ends("run")),
@@ -669,4 +753,10 @@ EXERCISES: dict[str, Exercise] = {e.number: e for e in [
         R("on a warehouse that reconciles, elt-audit COMPLETES with each stream's raw, staged and quarantined rows", audit_13),
         R("when a staged row is lost, the run FAILS naming that stream", fails_on_loss_13),
     ], prepare=build_warehouses_13),
+    Exercise("15", "resources_going_down", steps_15, [
+        R(f"with crash_in_batch={CRASH_BATCH_15}, the process dies halfway through batch {CRASH_BATCH_15} (the check's simulated crash)", killed_15),
+        R("the crash leaves whole batches: batches 1 and 2, nothing of batch 3", whole_batches_15),
+        R("load-customers, run again after the crash, COMPLETES", ends("rerun")),
+        R(f"afterwards every customer is in {TABLE_15} exactly once, as the upstream serves it", once_each_15),
+    ]),
 ]}

@@ -3,7 +3,8 @@
     python -m workshop_lab.exercise_checks.runner SPEC.json OUT.json
 
 SPEC is `{"file": ..., "steps": [...]}`; every step is one of the actions below, and OUT gets one
-result per step, rewritten after each step, so a step that kills the process keeps what came before.
+result per step, rewritten after each step, so a step that kills the process keeps what came before
+(and a `child` step runs its step in a process of its own, for a step that is meant to die).
 A step that raises is recorded with the error's last line and the next step still runs: the
 last steps put back what the first ones changed (the upstream's chaos, a block, a variable).
 
@@ -154,6 +155,40 @@ def do_chaos(step: dict[str, Any], file: str) -> dict[str, Any]:
 
 def do_stats(step: dict[str, Any], file: str) -> dict[str, Any]:
     return {"stats": httpx.get(f"{UPSTREAM_URL}/stats", timeout=10).json()}
+
+
+def do_child(step: dict[str, Any], file: str) -> dict[str, Any]:
+    """Run one step (`"step": {...}`, e.g. a run) in a child process of its own: that step may kill
+    its process (a simulated crash, as `./lab chaos kill` does to a worker) and the steps after it
+    still run here. Reports how the child ended: `returncode` (negative: killed by that signal,
+    named in `signal`) and the step's own result when it lived to record one."""
+    import signal
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="lab-check-child-") as folder:
+        spec, out = Path(folder) / "spec.json", Path(folder) / "results.json"
+        spec.write_text(json.dumps({"file": file, "steps": [step["step"]]}))
+        completed = subprocess.run([sys.executable, "-m", "workshop_lab.exercise_checks.runner", str(spec), str(out)],
+                                   capture_output=True, text=True, timeout=step.get("timeout", 300))
+        results = json.loads(out.read_text()) if out.exists() else []
+    code = completed.returncode
+    tail = (completed.stderr.strip().splitlines() or [""])[-1][:300]
+    return {"returncode": code, "signal": signal.Signals(-code).name if code < 0 else None,
+            "result": results[0] if results else None, "stderr_tail": tail}
+
+
+def do_sql(step: dict[str, Any], file: str) -> dict[str, Any]:
+    """One read-only query of the warehouse the step's environment names (LAB_WAREHOUSE_PATH): its rows."""
+    import duckdb
+
+    from workshop_lab.warehouse import warehouse_path
+
+    path = warehouse_path()
+    if not path.exists():
+        raise LookupError(f"there is no warehouse file at {path}: the run wrote nothing")
+    with duckdb.connect(str(path), read_only=True) as con:
+        return {"rows": json.loads(json.dumps(con.execute(step["query"]).fetchall(), default=str))}
 
 
 # What a step changed, by name, so that a later step with `"restore": true` can put it back.
