@@ -31,6 +31,7 @@ from pathlib import Path
 
 import httpx
 
+from workshop_lab.prefect_api import PrefectApi
 from workshop_lab.settings import PORT_SETTINGS, LabConfig
 
 from _common import free_port  # bench/ is on sys.path when a bench runs as a script
@@ -50,7 +51,8 @@ class Lab:
         self.env.update({name: str(free_port()) for name in PORT_SETTINGS}, LAB_HOME=str(self.home), LAB_SHELL="0")
         if docker:
             self.env["COMPOSE_PROJECT_NAME"] = f"bench-recovery-{uuid.uuid4().hex[:6]}"
-        self.api = f"http://127.0.0.1:{self.env['PREFECT_PORT']}/api"
+        # The lab's API client (a 503 of a busy SQLite server retried with back-off).
+        self.prefect = PrefectApi(f"http://127.0.0.1:{self.env['PREFECT_PORT']}/api")
         self.crashed_after = float(LabConfig.load(self.env)["LAB_CRASHED_AFTER_SECONDS"])
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -79,10 +81,10 @@ class Lab:
         return bool(row) and row.get("healthy") and row.get("restarts", 0) > restarts_before
 
     def post(self, path: str, body: dict) -> list | dict:
-        return httpx.post(f"{self.api}{path}", json=body, timeout=30).raise_for_status().json()
+        return self.prefect.post(path, body)
 
     def get(self, path: str) -> list | dict:
-        return httpx.get(f"{self.api}{path}", timeout=30).raise_for_status().json()
+        return self.prefect.get(path)
 
     def start_crunch(self, chunks: int = 300) -> str:
         deployment = self.get("/deployments/name/dask-crunch/dask-crunch")
@@ -90,7 +92,7 @@ class Lab:
 
     def crunching(self, run_id: str) -> bool:
         runs = self.post("/task_runs/filter", {"flow_runs": {"id": {"any_": [run_id]}}})
-        return any(t["name"].startswith("crunch-batch") and t["state"]["type"] == "RUNNING" for t in runs)
+        return any(t["name"].startswith("crunch-batch") and (t.get("state") or {}).get("type") == "RUNNING" for t in runs)
 
     def states(self, run_id: str) -> list[dict]:
         return sorted(self.get(f"/flow_run_states/?flow_run_id={run_id}"), key=lambda s: s["timestamp"])
@@ -101,7 +103,7 @@ def wait(what: str, probe, timeout: float = 600, poll: float = 0.25):
     while time.monotonic() < deadline:
         try:
             value = probe()
-        except (httpx.HTTPError, ValueError, RuntimeError):
+        except (httpx.HTTPError, ValueError, RuntimeError, KeyError, TypeError):
             value = None
         if value:
             return value
