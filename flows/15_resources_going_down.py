@@ -50,7 +50,8 @@ How to run it (two terminals, both in the repository's folder)
   loaded again by attempt 2 (`run_count` 2), and no order has two rows:
       ./lab sql "select flow_run_name, run_count, count(*) as rows, count(distinct order_id) as orders from resilience.orders group by all order by all"
 - A Dask worker is a resource too: start `./lab run dask-crunch/dask-crunch --param chunks=300`,
-  then `./lab chaos kill dask-worker-1` while it crunches. The flow's own process lives, so nothing
+  then, about 10 s after it prints "state: RUNNING" (while both batches crunch: their log lines come
+  only when they finish), `./lab chaos kill dask-worker-1`. The flow's own process lives, so nothing
   crashes: Dask hands the lost worker's tasks to the other worker, the watchdog brings the killed
   one back, and the run COMPLETES with the right checksums.
 
