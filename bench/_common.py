@@ -6,7 +6,7 @@ import os
 import socket
 
 # A benchmark brings up labs and bare servers of its own: what the lab's venv fills in for a
-# learner's shell (workshop_lab/shell.py: the running lab's addresses) must not leak into them.
+# learner's shell (workshop_lab/stack/shell.py: the running lab's addresses) must not leak into them.
 _added = set(filter(None, os.environ.pop("LAB_SHELL_SET", "").split(",")))
 for _name in _added:
     os.environ.pop(_name, None)

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/async_speedup.py [--rounds 3] [--latency-ms 300] [--out bench/results/async_speedup.json]
 
-Starts its own upstream (`python -m workshop_lab.upstream` on a free port, UPSTREAM_LATENCY_MS set)
+Starts its own upstream (`python -m workshop_lab.course_services.upstream` on a free port, UPSTREAM_LATENCY_MS set)
 and its own Prefect server (free port, throwaway PREFECT_HOME), then runs flows/06_async.py's
 `async-weather` flow `--rounds` times (after one warm-up run). Each run times, in the same flow
 run, the baseline (the 7 requests as task runs awaited one by one: what synchronous code costs),
@@ -64,7 +64,7 @@ def main() -> None:
            "UPSTREAM_LATENCY_MS": str(args.latency_ms)}
     procs = []
     for name, command in (("prefect-server", [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(prefect_port)]),
-                          ("upstream", [sys.executable, "-m", "workshop_lab.upstream", "--port", str(upstream_port)])):
+                          ("upstream", [sys.executable, "-m", "workshop_lab.course_services.upstream", "--port", str(upstream_port)])):
         log = open(home / f"{name}.log", "w")
         procs.append(subprocess.Popen(command, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
     try:

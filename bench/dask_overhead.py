@@ -11,8 +11,8 @@ machine noise hits every subject alike, and medians reported:
   (b) per-task overhead: N no-op functions through raw `client.map`, against N no-op Prefect task
       runs mapped with DaskTaskRunner: stock Prefect (a second cluster whose workers, like this
       process while it submits, run without the lab's speed-ups and with Dask's default settings),
-      the lab's Prefect (workshop_lab/prefect_speedups.py, as every lab process has it; the lab's
-      Dask worker settings, workshop_lab/services.py DASK_WORKER_ENV), the lab's with the task
+      the lab's Prefect (workshop_lab/prefect_speedups/__init__.py, as every lab process has it; the lab's
+      Dask worker settings, workshop_lab/stack/services.py DASK_WORKER_ENV), the lab's with the task
       options module 08 uses (NO_CACHE, persist_result=False); and module 08's two designs for
       fine-grained work: the same N items in 4 batch task runs, and in one task run that maps them
       with plain Dask (get_dask_client). Timed from first submission to last result, inside the flow.
@@ -44,9 +44,9 @@ from typing import Any, Callable
 
 from _common import free_port  # bench/ is on sys.path when a bench runs as a script
 
-from workshop_lab.services import DASK_TICK_INTERVAL, DASK_WORKER_ENV
+from workshop_lab.stack.services import DASK_TICK_INTERVAL, DASK_WORKER_ENV
 
-# The lab's Dask setting, as every lab process has it (workshop_lab/services.py): this process runs
+# The lab's Dask setting, as every lab process has it (workshop_lab/stack/services.py): this process runs
 # the sequential flow and submits the Dask one, like a lab flow run. Before Dask is imported.
 os.environ["DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL"] = DASK_TICK_INTERVAL
 
@@ -85,8 +85,8 @@ class Stack:
                     "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DASK_SCHEDULER_ADDRESS": self.scheduler,
                     "PREFECT_LOCAL_STORAGE_PATH": str(home / "results")}
         self.start([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(prefect_port)])
-        # Lab: the lab's Dask worker settings (workshop_lab/services.py). Stock: Prefect without the
-        # lab's speed-ups (workshop_lab/prefect_speedups.py), Dask with its default tick and profiler.
+        # Lab: the lab's Dask worker settings (workshop_lab/stack/services.py). Stock: Prefect without the
+        # lab's speed-ups (workshop_lab/prefect_speedups/__init__.py), Dask with its default tick and profiler.
         stock_env = {"LAB_PREFECT_SPEEDUPS": "0", "DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL": "20ms"}
         for scheduler, extra_env in ((self.scheduler, DASK_WORKER_ENV), (self.stock_scheduler, stock_env)):
             self.start([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", scheduler.rsplit(":", 1)[1],
@@ -358,7 +358,7 @@ def main() -> None:
                 "ratio_to_raw_dask": {k: round(v / per_task_ms["noop_raw_dask"], 1) for k, v in per_task_ms.items()},
                 "note": ("per item = median time from first submission to last result / N. stock, lab and trimmed "
                          "make one Prefect task run per item: stock = Prefect as released; lab = the same task with "
-                         "the lab's Prefect speed-ups (workshop_lab/prefect_speedups.py) and Dask worker settings (workshop_lab/services.py DASK_WORKER_ENV); trimmed = lab + "
+                         "the lab's Prefect speed-ups (workshop_lab/prefect_speedups/__init__.py) and Dask worker settings (workshop_lab/stack/services.py DASK_WORKER_ENV); trimmed = lab + "
                          "NO_CACHE, persist_result=False. batched and fan_out are module 08's designs (lab)."),
                 "target": "Prefect-on-Dask per-item overhead <= 10x raw Dask's",
             },

@@ -4,7 +4,7 @@
 
 Starts one embedded lab of its own (own LAB_HOME and ports), then per round, interleaved:
   lab        `.venv/bin/python flows/00_hello_lab.py` from flows/, nothing exported: the venv's
-             `.pth` (workshop_lab/shell.py) points it at the running lab and its Dask cluster.
+             `.pth` (workshop_lab/stack/shell.py) points it at the running lab and its Dask cluster.
   baseline   the same command with `LAB_SHELL=0`: what every learner got before, Prefect's
              throwaway server for the run and a local Dask cluster (the run shows in no UI).
 and the cost the hook adds to every interpreter start of the venv: `python -c pass`, hook on vs
@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from workshop_lab.settings import PORT_SETTINGS
+from workshop_lab.stack.settings import PORT_SETTINGS
 
 from _common import free_port  # bench/ is on sys.path when a bench runs as a script
 

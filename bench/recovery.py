@@ -31,8 +31,8 @@ from pathlib import Path
 
 import httpx
 
-from workshop_lab.prefect_api import PrefectApi
-from workshop_lab.settings import PORT_SETTINGS, LabConfig
+from workshop_lab.stack.prefect_api import PrefectApi
+from workshop_lab.stack.settings import PORT_SETTINGS, LabConfig
 
 from _common import free_port  # bench/ is on sys.path when a bench runs as a script
 

@@ -7,7 +7,7 @@ Per round, interleaved so that machine noise hits every subject alike:
             the floor, since everything else should start in parallel with it.
   embedded  `./lab up --no-first-flow` on a fresh LAB_HOME until it returns (every service healthy).
             "first": the venv has no migrated template database yet, so the server's start makes it
-            (workshop_lab/prefect_database.py: the first `up` after install or a Prefect upgrade);
+            (workshop_lab/stack/prefect_database.py: the first `up` after install or a Prefect upgrade);
             "fresh": a new LAB_HOME, started from the template (any later fresh start, `./lab reset`).
   compose   `docker compose up --wait` with the image already built, fresh volumes.
 and each again "warm" (second start on the data the first one left). Reports medians, the ratios
@@ -33,8 +33,8 @@ from pathlib import Path
 
 import psutil
 
-from workshop_lab.prefect_database import template_path
-from workshop_lab.settings import PORT_SETTINGS
+from workshop_lab.stack.prefect_database import template_path
+from workshop_lab.stack.settings import PORT_SETTINGS
 
 from _common import free_port  # bench/ is on sys.path when a bench runs as a script
 

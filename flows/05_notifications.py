@@ -27,7 +27,7 @@ from prefect.runtime import flow_run
 from prefect_slack import SlackWebhook
 from prefect_slack.messages import send_incoming_webhook_message
 
-# The block the lab's setup step saved (workshop_lab/setup_lab.py): the inbox, or your Slack.
+# The block the lab's setup step saved (workshop_lab/stack/setup_lab.py): the inbox, or your Slack.
 SLACK_BLOCK = "workshop-slack"
 
 

@@ -15,7 +15,7 @@ What you will learn
   0.14 s per task run here, against about 3 ms for a plain Dask task. Next came Dask itself:
   it names each submission by hashing everything sent with it (pickling the task and the run
   context up to three times), though a task run's id makes every name unique anyway. The lab
-  caches the settings and skips that hash (workshop_lab/prefect_speedups.py, in every lab
+  caches the settings and skips that hash (workshop_lab/prefect_speedups/__init__.py, in every lab
   process), which leaves about 25 ms: the task run's own records (states, logs, events). That is
   still about ten times a plain Dask task, so give each task run enough work to pay for it: fewer,
   bigger tasks (batches, about one per Dask thread), and plain Dask (`get_dask_client()`) inside

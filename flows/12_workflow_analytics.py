@@ -16,7 +16,7 @@ What you will learn
   starting (e.g. cancelled before a worker took it). The file is opened
   only for the write and closed at once, because other processes (the next flow, your notebook) use
   the same file and DuckDB lets only one process write it at a time. While it writes, it holds the
-  warehouse's writer lock (`workshop_lab.warehouse.writer_lock`): if the ELT pipeline is writing,
+  warehouse's writer lock (`workshop_lab.flow_tools.warehouse.writer_lock`): if the ELT pipeline is writing,
   this flow waits for it (and says so in its log) instead of failing on DuckDB's file lock.
 - The result is published as artifacts on the run's page: a table (one row per flow) and a short
   markdown summary.
@@ -51,7 +51,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.client.schemas.sorting import FlowRunSort, TaskRunSort
 from pydantic import Field
 
-from workshop_lab.warehouse import writer_lock
+from workshop_lab.flow_tools.warehouse import writer_lock
 
 # The lab sets LAB_WAREHOUSE_PATH for every process that runs flows; outside the lab, a temp file.
 WAREHOUSE_PATH = Path(os.environ.get("LAB_WAREHOUSE_PATH", Path(tempfile.gettempdir()) / "workflow-lab" / "warehouse.duckdb"))

@@ -19,7 +19,7 @@ What you will learn
   loaded earlier are re-sent as corrupted new versions, and the run says so.
 - **One writer at a time**: DuckDB allows one writing process per file. The loader writes its own
   file (`airbyte_raw.duckdb`), dbt writes the warehouse and attaches the raw file read-only, and each
-  holds the file's writer lock (`workshop_lab.warehouse.writer_lock`) while it writes; a second
+  holds the file's writer lock (`workshop_lab.flow_tools.warehouse.writer_lock`) while it writes; a second
   writer (another ELT run, the workflow-analytics flow) waits, saying who it is waiting for.
 - The results are Prefect **artifacts** (row counts per layer, a summary of the marts) and a
   notification in the lab's webhook inbox.
@@ -52,7 +52,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from pydantic import Field
 
-from workshop_lab.warehouse import airbyte_raw_path, warehouse_path, writer_lock
+from workshop_lab.flow_tools.warehouse import airbyte_raw_path, warehouse_path, writer_lock
 
 REPO = Path(__file__).resolve().parent.parent
 AIRBYTE_DIR = Path(os.environ.get("LAB_AIRBYTE_DIR", REPO / "airbyte"))

@@ -11,7 +11,7 @@ What you will learn
   because a retry would only poll the same failed job again. Start a new sync for that.
 - Credentials stay in the environment: basic auth for the docker compose release
   (AIRBYTE_USERNAME / AIRBYTE_PASSWORD), client credentials for abctl installs
-  (AIRBYTE_CLIENT_ID / AIRBYTE_CLIENT_SECRET). The client is workshop_lab/airbyte_api.py.
+  (AIRBYTE_CLIENT_ID / AIRBYTE_CLIENT_SECRET). The client is workshop_lab/flow_tools/airbyte_api.py.
 
 How to run it
 - Start the platform and create the connection once (docs/airbyte-platform.md; about 8 GB of memory
@@ -38,7 +38,7 @@ from prefect.client.schemas.objects import State, TaskRun
 from prefect.tasks import exponential_backoff
 from pydantic import Field
 
-from workshop_lab.airbyte_api import (
+from workshop_lab.flow_tools.airbyte_api import (
     AirbyteApiError,
     AirbyteAuthError,
     AirbyteClient,

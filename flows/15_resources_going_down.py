@@ -76,7 +76,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from pydantic import Field
 
-from workshop_lab.warehouse import warehouse_path, writer_lock
+from workshop_lab.flow_tools.warehouse import warehouse_path, writer_lock
 
 UPSTREAM_URL = os.environ.get("LAB_UPSTREAM_URL", "http://127.0.0.1:8700")
 TABLE = "resilience.orders"
@@ -106,7 +106,7 @@ def fetch_batch(batch: int, batch_size: int) -> list[dict[str, Any]]:
 #      the crashed attempt, or by yesterday's run) is replaced by the same order, never duplicated;
 #    - atomic per batch: `begin` ... `commit`. A process killed between them leaves nothing of the
 #      batch behind; the rerun loads it whole.
-#    The writer lock (workshop_lab.warehouse) lets one process write the file at a time; the kernel
+#    The writer lock (workshop_lab.flow_tools.warehouse) lets one process write the file at a time; the kernel
 #    releases it when its holder dies, so a killed run never leaves the warehouse locked. It is held
 #    only while writing, not during the pause, so `./lab sql` can look in between batches.
 #    A malformed field (module 01's chaos) lands as NULL (try_cast): this module is about crashes;

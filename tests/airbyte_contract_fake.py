@@ -3,7 +3,7 @@
 This is not Airbyte. It is a contract fake: it holds the documented request and response shapes of
 Airbyte 0.63.19's public API (airbyte-platform, tag v0.63.19,
 airbyte-api/server-api/src/main/openapi/config.yaml, paths `/public/v1/...`) and nothing more, so the
-client (workshop_lab/airbyte_api.py) and the bootstrap are tested against the contract, here, where
+client (workshop_lab/flow_tools/airbyte_api.py) and the bootstrap are tested against the contract, here, where
 the platform's images cannot be pulled. The real platform is tested by the `airbyte_platform` test.
 
 What it enforces, as the spec documents it:

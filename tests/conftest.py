@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 
 from tests.lab_api import LabHandle
-from workshop_lab.compose import docker_engine
-from workshop_lab.settings import PORT_SETTINGS, REPO_ROOT
+from workshop_lab.stack.compose import docker_engine
+from workshop_lab.stack.settings import PORT_SETTINGS, REPO_ROOT
 
-from workshop_lab.shell import without_shell
+from workshop_lab.stack.shell import without_shell
 
-# The lab's venv points every process at the learner's running lab (workshop_lab/shell.py); the
+# The lab's venv points every process at the learner's running lab (workshop_lab/stack/shell.py); the
 # suite starts labs of its own, so neither this process nor its children take those addresses.
 _environ = without_shell(dict(os.environ))
 os.environ.clear()

@@ -7,7 +7,7 @@ import json
 import time
 from typing import Any
 
-from workshop_lab.prefect_api import TERMINAL, PrefectApi
+from workshop_lab.stack.prefect_api import TERMINAL, PrefectApi
 
 
 class LabHandle(PrefectApi):

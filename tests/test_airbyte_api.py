@@ -1,6 +1,6 @@
 """The Airbyte platform client and bootstrap, against a contract fake of the public API and the real thing.
 
-Most tests run the client (workshop_lab/airbyte_api.py) and the bootstrap
+Most tests run the client (workshop_lab/flow_tools/airbyte_api.py) and the bootstrap
 (workshop_lab/airbyte_platform.py) against tests/airbyte_contract_fake.py, which enforces the
 documented request shapes of Airbyte 0.63.19's public API. The last test talks to a real Airbyte
 (docker compose --profile airbyte up) and skips where there is none: the platform's images cannot be
@@ -18,7 +18,7 @@ import pytest
 
 from tests.airbyte_contract_fake import AirbyteContractFake
 from tests.conftest import free_port
-from workshop_lab.airbyte_api import (
+from workshop_lab.flow_tools.airbyte_api import (
     AirbyteAuthError,
     AirbyteClient,
     AirbyteJobError,

@@ -11,7 +11,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from workshop_lab.settings import REPO_ROOT
+from workshop_lab.stack.settings import REPO_ROOT
 
 AIRBYTE = REPO_ROOT / "airbyte"
 AIRBYTE_PYTHON = REPO_ROOT / ".venv-airbyte" / "bin" / "python"

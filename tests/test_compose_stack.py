@@ -73,7 +73,7 @@ def test_scale_dask_workers_to_three(compose_lab):
 def test_setup_deployed_every_module_of_prefect_yaml(compose_lab):
     import yaml
 
-    from workshop_lab.settings import FLOWS_DIR
+    from workshop_lab.stack.settings import FLOWS_DIR
 
     wanted = {d["name"] for d in yaml.safe_load((FLOWS_DIR / "prefect.yaml").read_text())["deployments"]}
     deployed = {d["name"] for d in compose_lab.post("/deployments/filter", {"limit": 200})}

@@ -10,8 +10,8 @@ import subprocess
 
 import pytest
 
-from workshop_lab.compose import compose_command
-from workshop_lab.settings import COMPOSE_FILE, REPO_ROOT, SETTINGS, env_example, resolve
+from workshop_lab.stack.compose import compose_command
+from workshop_lab.stack.settings import COMPOSE_FILE, REPO_ROOT, SETTINGS, env_example, resolve
 
 COMPOSE_TEXT = COMPOSE_FILE.read_text()
 # The Airbyte platform's profile lives in its own file, included by docker-compose.yml.
@@ -34,7 +34,7 @@ def test_compose_defaults_are_the_settings_defaults():
     defaults = {s.name: s.default for s in SETTINGS}
     assert COMPOSE_DEFAULTS, "the compose file reads no settings?"
     for name, default in COMPOSE_DEFAULTS:
-        assert name in defaults, f"docker-compose.yml reads ${{{name}}}, which workshop_lab/settings.py does not define"
+        assert name in defaults, f"docker-compose.yml reads ${{{name}}}, which workshop_lab/stack/settings.py does not define"
         assert default == defaults[name], f"{name}: compose default {default!r} != settings default {defaults[name]!r}"
 
 
@@ -101,10 +101,10 @@ def test_lab_image_runs_as_non_root(compose_lab):
 
 def test_compose_and_the_embedded_lab_give_processes_the_same_fixed_environment():
     """Values that are not settings but are the same in both labs: every process's Dask tick, and
-    the Dask workers' own environment (workshop_lab/services.py is the one definition)."""
+    the Dask workers' own environment (workshop_lab/stack/services.py is the one definition)."""
     import yaml
 
-    from workshop_lab.services import DASK_TICK_INTERVAL, DASK_WORKER_ENV
+    from workshop_lab.stack.services import DASK_TICK_INTERVAL, DASK_WORKER_ENV
 
     compose = yaml.safe_load(COMPOSE_TEXT)
     assert str(compose["x-lab-env"]["DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL"]) == DASK_TICK_INTERVAL
@@ -112,8 +112,8 @@ def test_compose_and_the_embedded_lab_give_processes_the_same_fixed_environment(
     assert worker_env.items() >= DASK_WORKER_ENV.items(), "docker-compose.yml's dask-worker must set DASK_WORKER_ENV"
     scheduler_env = compose["services"]["dask-scheduler"].get("environment", {})
     assert not set(DASK_WORKER_ENV) & set(scheduler_env), "DASK_WORKER_ENV is for the workers only"
-    from workshop_lab.services import embedded_services
-    from workshop_lab.settings import LabConfig
+    from workshop_lab.stack.services import embedded_services
+    from workshop_lab.stack.settings import LabConfig
 
     services = embedded_services(LabConfig.load())
     assert all(s.extra_env.items() >= DASK_WORKER_ENV.items() for s in services if s.name.startswith("dask-worker-"))
@@ -122,14 +122,14 @@ def test_compose_and_the_embedded_lab_give_processes_the_same_fixed_environment(
 
 def test_both_labs_keep_the_scheduler_a_few_runs_ahead():
     """The server's scheduler look-ahead (SCHEDULER_LOOKAHEAD_ENV, one definition in
-    workshop_lab/services.py) is set on both labs' Prefect server, valid for Prefect, and small."""
+    workshop_lab/stack/services.py) is set on both labs' Prefect server, valid for Prefect, and small."""
     from datetime import timedelta
 
     import yaml
     from prefect.settings.models.server.services import ServerServicesSchedulerSettings
 
-    from workshop_lab.services import SCHEDULER_LOOKAHEAD_ENV, embedded_services
-    from workshop_lab.settings import LabConfig
+    from workshop_lab.stack.services import SCHEDULER_LOOKAHEAD_ENV, embedded_services
+    from workshop_lab.stack.settings import LabConfig
 
     compose = yaml.safe_load(COMPOSE_TEXT)
     server_env = {name: str(value) for name, value in compose["services"]["prefect-server"]["environment"].items()}

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from workshop_lab.settings import REPO_ROOT
+from workshop_lab.stack.settings import REPO_ROOT
 
 DBT = Path(sys.executable).with_name("dbt")
 

@@ -28,7 +28,7 @@ import httpx
 import pytest
 
 from tests.test_learner_shell import learner_env
-from workshop_lab.settings import FLOWS_DIR, REPO_ROOT
+from workshop_lab.stack.settings import FLOWS_DIR, REPO_ROOT
 
 pytestmark = pytest.mark.stack
 
@@ -217,8 +217,8 @@ def ran(embedded_lab) -> dict[str, Ran]:
     import time
     from concurrent.futures import ThreadPoolExecutor
 
-    from workshop_lab.settings import LabConfig
-    from workshop_lab.shell import shell_environment
+    from workshop_lab.stack.settings import LabConfig
+    from workshop_lab.stack.shell import shell_environment
 
     # What the guide has the class do before its runs: module 07's Secret block.
     env = {**os.environ, **shell_environment(LabConfig.load(embedded_lab.env))}

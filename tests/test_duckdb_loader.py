@@ -12,7 +12,7 @@ import subprocess
 import textwrap
 from pathlib import Path
 
-from workshop_lab.settings import REPO_ROOT
+from workshop_lab.stack.settings import REPO_ROOT
 
 AIRBYTE = REPO_ROOT / "airbyte"
 AIRBYTE_PYTHON = REPO_ROOT / ".venv-airbyte" / "bin" / "python"

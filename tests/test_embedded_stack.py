@@ -60,7 +60,7 @@ def test_down_leaves_no_process_up_keeps_history_and_reset_wipes_it(fresh_embedd
     # The fresh server schedules new runs at once (section 4's active schedule): none is from before.
     assert not first_runs & {run["id"] for run in lab.flow_runs()}, "reset must wipe the run history"
     assert lab.deployment("hello-lab/hello-lab")["name"] == "hello-lab", "up after reset deploys again"
-    # Both fresh starts began from the migrated template database (workshop_lab/prefect_database.py);
+    # Both fresh starts began from the migrated template database (workshop_lab/stack/prefect_database.py);
     # the start in between found its database and kept it.
     server_log = (lab.home / "logs" / "prefect-server.log").read_text()
     assert server_log.count("started Prefect's database from") == 2, server_log[-3000:]
@@ -69,7 +69,7 @@ def test_down_leaves_no_process_up_keeps_history_and_reset_wipes_it(fresh_embedd
 def test_setup_deployed_every_module_of_prefect_yaml(embedded_lab):
     import yaml
 
-    from workshop_lab.settings import FLOWS_DIR
+    from workshop_lab.stack.settings import FLOWS_DIR
 
     wanted = {d["name"] for d in yaml.safe_load((FLOWS_DIR / "prefect.yaml").read_text())["deployments"]}
     deployed = {d["name"] for d in embedded_lab.post("/deployments/filter", {"limit": 200})}

@@ -17,7 +17,7 @@ import pytest
 from prefect import Flow
 from prefect.tasks import Task
 
-from workshop_lab.settings import FLOWS_DIR
+from workshop_lab.stack.settings import FLOWS_DIR
 
 FLOW_FILES = sorted([*FLOWS_DIR.glob("[0-9][0-9]_*.py"), *FLOWS_DIR.glob("exercises/solutions/*.py"),
                      *FLOWS_DIR.glob("exercises/starters/*.py")])

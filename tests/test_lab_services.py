@@ -10,7 +10,7 @@ import re
 import httpx
 import pytest
 
-from workshop_lab.settings import PACKAGED_WORK_POOL
+from workshop_lab.stack.settings import PACKAGED_WORK_POOL
 
 pytestmark = pytest.mark.stack
 

@@ -1,5 +1,5 @@
 """The learner's own loop, on both labs: a learner's shell reaches the running lab with nothing
-exported (workshop_lab/shell.py), and `./lab run` tells what happened in one line or a story.
+exported (workshop_lab/stack/shell.py), and `./lab run` tells what happened in one line or a story.
 
 Every command here is typed as the course writes it: the module 07 Secret command is read from the
 module's own text, the scripts run with the lab's venv from the folder a learner would be in."""
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import EmbeddedLab, lab_ports
-from workshop_lab.settings import FLOWS_DIR, REPO_ROOT
+from workshop_lab.stack.settings import FLOWS_DIR, REPO_ROOT
 
 pytestmark = pytest.mark.stack
 

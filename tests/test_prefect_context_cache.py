@@ -1,4 +1,4 @@
-"""workshop_lab/prefect_context_cache.py and prefect_heartbeat_wait.py, the lab's Prefect speed-ups
+"""workshop_lab/prefect_speedups/context_cache.py and prefect_heartbeat_wait.py, the lab's Prefect speed-ups
 for Dask and flow runs: the settings context is serialized once and rebuilt once per process, and
 what comes out is what Prefect itself would build; other settings are never mixed up with them;
 the switches turn them off. Runs in fresh interpreters of the lab's venv, where the `.pth` line

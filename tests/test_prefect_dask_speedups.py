@@ -1,4 +1,4 @@
-"""workshop_lab/prefect_dask_submit.py and prefect_block_secrets_cache.py, the lab's speed-ups for
+"""workshop_lab/prefect_speedups/dask_submit.py and prefect_block_secrets_cache.py, the lab's speed-ups for
 what a flow does per task run it submits to Dask: Prefect task submissions get a unique key without
 Dask hashing their payload (other submissions are untouched), and a block's dump with secrets is
 the same as Prefect's, with its schema built once. Runs in fresh interpreters of the lab's venv,

@@ -1,5 +1,5 @@
 """The migrated databases a fresh Prefect server starts from, so that it has no migrations to apply.
-Embedded: a SQLite template (workshop_lab/prefect_database.py), built with Prefect's own migrations,
+Embedded: a SQLite template (workshop_lab/stack/prefect_database.py), built with Prefect's own migrations,
 copied only into a state folder that has no database. Docker Compose: Postgres runs
 images/postgres/initdb/prefect-schema.sql (scripts/postgres-template.sh) when it creates its volume;
 tests/test_compose_stack.py checks that the real stack started from it."""
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from workshop_lab import prefect_database
+from workshop_lab.stack import prefect_database
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""workshop_lab/prefect_tls_cache.py: Prefect's API clients in a lab process share one verified TLS
+"""workshop_lab/prefect_speedups/tls_cache.py: Prefect's API clients in a lab process share one verified TLS
 context instead of loading the CA bundle once per client; the insecure opt-out and a caller's own
 `verify` still behave exactly as Prefect's own code does. Runs in fresh interpreters of the lab's
 venv, where the `.pth` line installs the hook, as in every lab process."""

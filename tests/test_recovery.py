@@ -34,8 +34,8 @@ import httpx
 import pytest
 
 from tests.test_learner_shell import learner_env_for
-from workshop_lab.compose import KILL_EVERY_PROCESS
-from workshop_lab.settings import FLOWS_DIR
+from workshop_lab.stack.compose import KILL_EVERY_PROCESS
+from workshop_lab.stack.settings import FLOWS_DIR
 
 pytestmark = pytest.mark.stack
 
@@ -259,7 +259,7 @@ def test_docker_lab_worker_crash_then_stop_and_start_leaves_no_run_running(compo
 
 
 def test_the_server_waits_30_s_not_15_minutes_for_an_event_seen_before_a_restart():
-    """workshop_lab/prefect_event_ordering.py, in a fresh interpreter of the lab's venv (the `.pth`
+    """workshop_lab/prefect_speedups/event_ordering.py, in a fresh interpreter of the lab's venv (the `.pth`
     installs it), and Prefect's own 15 minutes with it switched off."""
     probe = ("import prefect.server.events.ordering.memory as m, prefect.server.events.ordering.db as d;"
              "print(m.PRECEDING_EVENT_LOOKBACK.total_seconds(), d.PRECEDING_EVENT_LOOKBACK.total_seconds())")

@@ -1,4 +1,4 @@
-"""One writer at a time: the warehouse's writer lock (workshop_lab/warehouse.py) holds across
+"""One writer at a time: the warehouse's writer lock (workshop_lab/flow_tools/warehouse.py) holds across
 processes, makes a second writer wait and name the holder, gives up with a clear message, and is
 released by the kernel when its holder dies (a crashed flow never leaves the file locked)."""
 
@@ -12,11 +12,11 @@ import time
 import duckdb
 import pytest
 
-from workshop_lab.warehouse import WarehouseLocked, writer_lock
+from workshop_lab.flow_tools.warehouse import WarehouseLocked, writer_lock
 
 HOLDER = """
 import sys, time
-from workshop_lab.warehouse import writer_lock
+from workshop_lab.flow_tools.warehouse import writer_lock
 with writer_lock(sys.argv[1], purpose="holder-process"):
     print("held", flush=True)
     time.sleep(120)
@@ -62,7 +62,7 @@ def test_writers_in_turn_never_hit_duckdbs_own_file_lock(tmp_path):
     duckdb.connect(str(path)).execute("create table t (writer int, n int)").close()
     script = """
 import sys, duckdb
-from workshop_lab.warehouse import writer_lock
+from workshop_lab.flow_tools.warehouse import writer_lock
 for n in range(5):
     with writer_lock(sys.argv[1], purpose=f"writer {sys.argv[2]}"), duckdb.connect(sys.argv[1]) as con:
         con.execute("insert into t values (?, ?)", [int(sys.argv[2]), n])
@@ -77,7 +77,7 @@ for n in range(5):
 
 WRITING = """
 import sys, time, duckdb
-from workshop_lab.warehouse import writer_lock
+from workshop_lab.flow_tools.warehouse import writer_lock
 with writer_lock(sys.argv[1], purpose="slow-writer"), duckdb.connect(sys.argv[1]) as con:
     con.execute("create or replace table t as select 1 as x")
     print("writing", flush=True)

@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from workshop_lab.airbyte_api import (
+from workshop_lab.flow_tools.airbyte_api import (
     AirbyteClient,
     AirbyteError,
     Connection,

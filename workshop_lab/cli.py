@@ -28,9 +28,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from workshop_lab import compose
-from workshop_lab.settings import FIRST_FLOW_DEPLOYMENT, PORT_SETTINGS, REPO_ROOT, LabConfig, SettingError, env_example
-from workshop_lab.supervisor import LabError, Supervisor, port_is_free, port_owner
+from workshop_lab.stack import compose
+from workshop_lab.stack.settings import FIRST_FLOW_DEPLOYMENT, PORT_SETTINGS, REPO_ROOT, LabConfig, SettingError, env_example
+from workshop_lab.stack.supervisor import LabError, Supervisor, port_is_free, port_owner
 
 LAB_MEMORY_BYTES = 1.5 * 2**30
 
@@ -151,7 +151,7 @@ def cmd_logs(args: argparse.Namespace, config: LabConfig) -> int:
 def cmd_run(args: argparse.Namespace, config: LabConfig) -> int:
     """Run a deployment and tell its story: states and log lines as they come, why it did not complete."""
     point_prefect_at_lab(config)
-    from workshop_lab import health
+    from workshop_lab.stack import health
     from workshop_lab.runs import FINAL_OK, RunRefused, create_run, explain_failure, follow, parse_parameters, pool_polled
 
     try:
@@ -184,12 +184,12 @@ def cmd_run(args: argparse.Namespace, config: LabConfig) -> int:
 
 def cmd_deploy(args: argparse.Namespace, config: LabConfig) -> int:
     if uses_docker(args, config):
-        return subprocess.call(compose.compose_command("run", "--rm", "setup", "python", "-m", "workshop_lab.setup_lab", "--force"), cwd=REPO_ROOT)
-    from workshop_lab.services import lab_environment
+        return subprocess.call(compose.compose_command("run", "--rm", "setup", "python", "-m", "workshop_lab.stack.setup_lab", "--force"), cwd=REPO_ROOT)
+    from workshop_lab.stack.services import lab_environment
 
     env = {**os.environ, **lab_environment(config)}
     env.pop("LAB_INSTANCE")
-    return subprocess.call([sys.executable, "-m", "workshop_lab.setup_lab", "--force"], env=env)
+    return subprocess.call([sys.executable, "-m", "workshop_lab.stack.setup_lab", "--force"], env=env)
 
 
 def cmd_down(args: argparse.Namespace, config: LabConfig) -> int:
@@ -275,7 +275,7 @@ def cmd_doctor(args: argparse.Namespace, config: LabConfig) -> int:
 
 def run_tests(pytest_args: list[str]) -> int:
     """`./lab test ARGS`: every argument goes to pytest untouched (argparse would eat `-x`)."""
-    from workshop_lab.shell import without_shell
+    from workshop_lab.stack.shell import without_shell
 
     # The suite starts labs of its own: it must not take the learner's running lab's addresses.
     return subprocess.call([sys.executable, "-m", "pytest", *pytest_args], cwd=REPO_ROOT, env=without_shell(dict(os.environ)))
@@ -285,7 +285,7 @@ def cmd_env(args: argparse.Namespace, config: LabConfig) -> int:
     """The running lab's addresses as `export` lines, for a shell or a Python outside the lab's venv."""
     import shlex
 
-    from workshop_lab.shell import shell_environment
+    from workshop_lab.stack.shell import shell_environment
 
     print("# The lab's addresses for this shell: eval \"$(./lab env)\" (the lab's own venv needs none of this).")
     for name, value in shell_environment(config).items():
@@ -297,9 +297,9 @@ def cmd_env(args: argparse.Namespace, config: LabConfig) -> int:
 def cmd_sql(args: argparse.Namespace, config: LabConfig) -> int:
     """One read-only query of the lab's warehouse; on the Docker lab it runs in the worker's container."""
     if uses_docker(args, config):
-        return subprocess.call(compose.compose_command("exec", "-T", "prefect-worker", "python", "-m", "workshop_lab.warehouse", args.query),
+        return subprocess.call(compose.compose_command("exec", "-T", "prefect-worker", "python", "-m", "workshop_lab.flow_tools.warehouse", args.query),
                                cwd=REPO_ROOT)
-    from workshop_lab.warehouse import WarehouseLocked, WarehouseQueryError, query_text
+    from workshop_lab.flow_tools.warehouse import WarehouseLocked, WarehouseQueryError, query_text
 
     try:
         print(query_text(args.query, config.warehouse_path, log=lambda line: print(line, file=sys.stderr)))

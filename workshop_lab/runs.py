@@ -15,7 +15,7 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRun
 from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
 
-from workshop_lab.settings import RERUN_TAG
+from workshop_lab.stack.settings import RERUN_TAG
 
 
 @dataclass

@@ -10,8 +10,8 @@ import sys
 import httpx
 import pytest
 
-from workshop_lab.settings import REPO_ROOT
-from workshop_lab.upstream import ORDERS, order
+from workshop_lab.stack.settings import REPO_ROOT
+from workshop_lab.course_services.upstream import ORDERS, order
 
 pytestmark = pytest.mark.stack
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from workshop_lab.services import SCHEDULER_LOOKAHEAD_ENV
+from workshop_lab.stack.services import SCHEDULER_LOOKAHEAD_ENV
 
 pytestmark = pytest.mark.stack
 

@@ -17,7 +17,7 @@ import uuid
 
 import pytest
 
-from workshop_lab.settings import FLOWS_DIR, REPO_ROOT
+from workshop_lab.stack.settings import FLOWS_DIR, REPO_ROOT
 
 pytestmark = [pytest.mark.docker, pytest.mark.stack]
 

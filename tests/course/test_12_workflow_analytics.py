@@ -11,7 +11,7 @@ from collections import Counter
 import duckdb
 import pytest
 
-from workshop_lab.settings import LabConfig
+from workshop_lab.stack.settings import LabConfig
 
 pytestmark = pytest.mark.stack
 

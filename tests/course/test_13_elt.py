@@ -14,8 +14,8 @@ import duckdb
 import httpx
 import pytest
 
-from workshop_lab.settings import LabConfig
-from workshop_lab.warehouse import writer_lock
+from workshop_lab.stack.settings import LabConfig
+from workshop_lab.flow_tools.warehouse import writer_lock
 
 pytestmark = pytest.mark.stack
 

@@ -2,7 +2,7 @@
 
 The learner's file lives in `flows/mine/NN_<slug>.py` (git-ignored, made from
 `flows/exercises/starters/`). A check runs the file's flow for real, in a process of the lab's
-venv with the environment a learner's shell gets (`workshop_lab.shell.shell_environment`), through
+venv with the environment a learner's shell gets (`workshop_lab.stack.shell.shell_environment`), through
 `runner.py`; then it reads what the runs did from the Prefect API (states, task runs, artifacts,
 logs), the upstream's /stats and the inbox, and prints each requirement as met or not, with what
 it saw. The exercises' steps and requirements are declared in `exercises.py`.
@@ -27,9 +27,9 @@ from typing import Any
 
 import httpx
 
-from workshop_lab.prefect_api import PrefectApi
-from workshop_lab.shell import shell_environment
-from workshop_lab.settings import FLOWS_DIR, REPO_ROOT, LabConfig
+from workshop_lab.stack.prefect_api import PrefectApi
+from workshop_lab.stack.shell import shell_environment
+from workshop_lab.stack.settings import FLOWS_DIR, REPO_ROOT, LabConfig
 
 MINE_DIR = FLOWS_DIR / "mine"
 STARTERS_DIR = FLOWS_DIR / "exercises" / "starters"

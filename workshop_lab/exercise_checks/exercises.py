@@ -1,7 +1,7 @@
 """Every exercise's checks: the steps that run the learner's flow, and the requirements read back.
 
 Each requirement is a sentence and a small function returning (met, what it saw). The right
-answers come from the lab's own deterministic data (`workshop_lab.upstream`: the same seed gives
+answers come from the lab's own deterministic data (`workshop_lab.course_services.upstream`: the same seed gives
 the same records, so a mean or a count is known before the run), from the upstream's /stats and
 from the inbox, never from the learner's code.
 """
@@ -18,8 +18,8 @@ from typing import Any
 import duckdb
 
 from workshop_lab.exercise_checks import Check, Exercise, NotChecked, Requirement, ends, most_in_flight, named, state_of
-from workshop_lab.settings import FLOWS_DIR
-from workshop_lab.upstream import CUSTOMERS, customer, order, weather
+from workshop_lab.stack.settings import FLOWS_DIR
+from workshop_lab.course_services.upstream import CUSTOMERS, customer, order, weather
 
 R = Requirement
 

@@ -182,7 +182,7 @@ def do_sql(step: dict[str, Any], file: str) -> dict[str, Any]:
     """One read-only query of the warehouse the step's environment names (LAB_WAREHOUSE_PATH): its rows."""
     import duckdb
 
-    from workshop_lab.warehouse import warehouse_path
+    from workshop_lab.flow_tools.warehouse import warehouse_path
 
     path = warehouse_path()
     if not path.exists():

@@ -15,7 +15,7 @@ import duckdb
 from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 
-from workshop_lab.warehouse import airbyte_raw_path, warehouse_path, writer_lock
+from workshop_lab.flow_tools.warehouse import airbyte_raw_path, warehouse_path, writer_lock
 
 STREAMS = ["users", "products", "purchases"]
 

@@ -15,7 +15,7 @@ import duckdb
 from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 
-from workshop_lab.warehouse import airbyte_raw_path, warehouse_path
+from workshop_lab.flow_tools.warehouse import airbyte_raw_path, warehouse_path
 
 STREAMS = ["users", "products", "purchases"]
 
@@ -23,7 +23,7 @@ STREAMS = ["users", "products", "purchases"]
 @task
 def layer_counts() -> list[dict[str, Any]]:
     """Per stream: raw rows, staged rows, quarantined rows."""
-    # TODO: open the files read-only, under the warehouse's writer lock (workshop_lab.warehouse.writer_lock)
+    # TODO: open the files read-only, under the warehouse's writer lock (workshop_lab.flow_tools.warehouse.writer_lock)
     with duckdb.connect(str(warehouse_path()), read_only=True) as con:
         con.execute(f"attach '{airbyte_raw_path()}' as airbyte_raw (read_only)")
         # TODO: the quarantined rows per stream (quarantine.quarantined_records)

@@ -22,7 +22,7 @@ import httpx
 from prefect import flow, task
 from pydantic import Field
 
-from workshop_lab.warehouse import warehouse_path, writer_lock
+from workshop_lab.flow_tools.warehouse import warehouse_path, writer_lock
 
 UPSTREAM_URL = os.environ.get("LAB_UPSTREAM_URL", "http://127.0.0.1:8700")
 

@@ -12,7 +12,7 @@ those 15 minutes the inbox hears nothing and the rerun automation does not fire.
 The lab's server is one process with its in-memory message bus: an event's predecessor arrives
 within milliseconds of it, or was lost with a restart. This lowers the wait to 30 s (the server's
 periodic sweep then evaluates the held event within 5 s more). Everything else about ordering is
-Prefect's. Installed by workshop_lab/prefect_speedups.py when the server loads the in-memory
+Prefect's. Installed by workshop_lab/prefect_speedups/__init__.py when the server loads the in-memory
 ordering (and its database twin, ordering/db.py, should a lab switch to it);
 `LAB_PREFECT_EVENT_ORDERING=0` leaves Prefect's 15 minutes.
 """

@@ -16,7 +16,7 @@ Nothing else changes. Prefect's maintainers took the same two steps for their pr
 (PrefectHQ/prefect#20853). `LAB_PREFECT_CONTEXT_CACHE=0` turns it off (`LAB_PREFECT_SPEEDUPS=0`,
 every speed-up: bench/dask_overhead.py measures Prefect with and without them).
 
-It is installed by the lab venvs' `.pth` line (workshop_lab/prefect_speedups.py), as an import
+It is installed by the lab venvs' `.pth` line (workshop_lab/prefect_speedups/__init__.py), as an import
 hook: nothing is imported until `prefect.context` is.
 """
 

@@ -1,15 +1,15 @@
 """Run a `prefect` CLI command the way the embedded lab needs it.
 
-    python -m workshop_lab.launch --after-prefect-server -- worker start --pool workshop ...
+    python -m workshop_lab.stack.launch --after-prefect-server -- worker start --pool workshop ...
 
 is `prefect worker start --pool workshop ...`, except that the seconds Python spends importing
 Prefect pass while the server is still starting. The embedded lab starts the worker this way;
 in Docker Compose, `depends_on` does the waiting and the plain `prefect` command runs.
 
-    python -m workshop_lab.launch --seed-database -- server start --host ... --port ...
+    python -m workshop_lab.stack.launch --seed-database -- server start --host ... --port ...
 
 is `prefect server start ...` on a fresh state folder's database started from the migrated
-template (workshop_lab/prefect_database.py), then `exec`: the server keeps this process.
+template (workshop_lab/stack/prefect_database.py), then `exec`: the server keeps this process.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import sys
 
-from workshop_lab.health import wait_until_healthy
+from workshop_lab.stack.health import wait_until_healthy
 
 
 def main(argv: list[str]) -> None:
@@ -28,7 +28,7 @@ def main(argv: list[str]) -> None:
     if "--seed-database" in options:
         from pathlib import Path
 
-        from workshop_lab.prefect_database import BIN, seed
+        from workshop_lab.stack.prefect_database import BIN, seed
 
         seed(Path(os.environ["PREFECT_HOME"]), log=lambda line: print(f"[lab] {line}", flush=True))
         os.execv(BIN / "prefect", ["prefect", *prefect_args])

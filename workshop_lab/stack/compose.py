@@ -8,8 +8,8 @@ import subprocess
 import time
 from collections.abc import Callable
 
-from workshop_lab.settings import COMPOSE_FILE, REPO_ROOT, LabConfig
-from workshop_lab.supervisor import LabError, ServiceState
+from workshop_lab.stack.settings import COMPOSE_FILE, REPO_ROOT, LabConfig
+from workshop_lab.stack.supervisor import LabError, ServiceState
 
 
 def compose_command(*args: str) -> list[str]:

@@ -1,6 +1,6 @@
 """Keep the embedded lab's services running: restart one that crashed, with back-off.
 
-    python -m workshop_lab.watchdog        (`./lab up` starts it; `./lab down` stops it first)
+    python -m workshop_lab.stack.watchdog        (`./lab up` starts it; `./lab down` stops it first)
 
 What Docker's `restart: on-failure` does for the compose lab, this does for the embedded one.
 It is the parent of every long-running service (it starts them with `Supervisor._spawn`, as
@@ -45,9 +45,9 @@ from datetime import datetime, timedelta, timezone
 
 import psutil
 
-from workshop_lab.services import Service
-from workshop_lab.settings import LabConfig
-from workshop_lab.supervisor import Supervisor, describe_exit, exit_label
+from workshop_lab.stack.services import Service
+from workshop_lab.stack.settings import LabConfig
+from workshop_lab.stack.supervisor import Supervisor, describe_exit, exit_label
 
 # The back-off policy. Delays double with each crash in a row (from 1 s), capped at the last.
 RESTART_DELAYS_SECONDS = (1, 2, 4, 8, 16)

@@ -10,7 +10,7 @@ the messages. Like Slack, a post needs `text` or `blocks` and is answered `ok`.
     DELETE /messages        empty the inbox
     POST /hooks/{channel}   a Slack incoming-webhook post
 
-Messages are kept in INBOX_FILE (JSON lines) when it is set. Run: `python -m workshop_lab.inbox`.
+Messages are kept in INBOX_FILE (JSON lines) when it is set. Run: `python -m workshop_lab.course_services.inbox`.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ Endpoints: GET /customers, /orders (paged: ?page=1&page_size=100), /weather?city
 GET /stats (what was served and injected), GET /health. `/` (in a browser) lists them with example
 links and shows the chaos settings; `/docs` (Swagger UI) and `/redoc` describe every endpoint and
 work offline. An unknown chaos setting is refused (422) with its name, never silently ignored.
-Run it: `python -m workshop_lab.upstream`.
+Run it: `python -m workshop_lab.course_services.upstream`.
 """
 
 from __future__ import annotations

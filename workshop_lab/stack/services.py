@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workshop_lab import health
-from workshop_lab.settings import FLOWS_DIR, SNOWFLAKE_SETTINGS, WORKER_NAME, WORK_POOL, LabConfig
+from workshop_lab.stack import health
+from workshop_lab.stack.settings import FLOWS_DIR, SNOWFLAKE_SETTINGS, WORKER_NAME, WORK_POOL, LabConfig
 
 BIN = Path(sys.executable).parent
 
@@ -115,7 +115,7 @@ def embedded_services(config: LabConfig) -> list[Service]:
     return [
         Service(
             name="prefect-server",
-            command=[sys.executable, "-m", "workshop_lab.launch", "--seed-database", "--",
+            command=[sys.executable, "-m", "workshop_lab.stack.launch", "--seed-database", "--",
                      "server", "start", "--host", bind, "--port", config["PREFECT_PORT"]],
             check=lambda: health.check_prefect_server(config.api_url),
             url=config.ui_url,
@@ -154,14 +154,14 @@ def embedded_services(config: LabConfig) -> list[Service]:
         ),
         Service(
             name="upstream",
-            command=[sys.executable, "-m", "workshop_lab.upstream", "--host", bind, "--port", config["UPSTREAM_PORT"]],
+            command=[sys.executable, "-m", "workshop_lab.course_services.upstream", "--host", bind, "--port", config["UPSTREAM_PORT"]],
             check=lambda: health.check_url(f"http://{config.local_host}:{config['UPSTREAM_PORT']}/health"),
             url=config.upstream_url,
             ports=(("UPSTREAM_PORT", config.port("UPSTREAM_PORT")),),
         ),
         Service(
             name="inbox",
-            command=[sys.executable, "-m", "workshop_lab.inbox", "--host", bind, "--port", config["INBOX_PORT"]],
+            command=[sys.executable, "-m", "workshop_lab.course_services.inbox", "--host", bind, "--port", config["INBOX_PORT"]],
             check=lambda: health.check_url(f"http://{config.local_host}:{config['INBOX_PORT']}/health"),
             url=config.inbox_url,
             ports=(("INBOX_PORT", config.port("INBOX_PORT")),),
@@ -169,7 +169,7 @@ def embedded_services(config: LabConfig) -> list[Service]:
         ),
         Service(
             name="setup",
-            command=[sys.executable, "-m", "workshop_lab.setup_lab"],
+            command=[sys.executable, "-m", "workshop_lab.stack.setup_lab"],
             check=lambda: "work pool and deployments ready",
             one_shot=True,
             nice=0,
@@ -178,7 +178,7 @@ def embedded_services(config: LabConfig) -> list[Service]:
         Service(
             name="prefect-worker",
             command=[
-                sys.executable, "-m", "workshop_lab.launch", "--after-prefect-server", "--",
+                sys.executable, "-m", "workshop_lab.stack.launch", "--after-prefect-server", "--",
                 "worker", "start", "--pool", WORK_POOL, "--type", "process", "--name", WORKER_NAME,
             ],
             check=lambda: health.check_prefect_worker(config.api_url, WORKER_NAME),

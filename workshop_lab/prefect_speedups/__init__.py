@@ -28,13 +28,13 @@ import sys
 
 # Prefect module -> the lab module whose `patch(module)` applies to it once it has loaded.
 PATCHES = {
-    "prefect.client.orchestration": "workshop_lab.prefect_tls_cache",
-    "prefect.context": "workshop_lab.prefect_context_cache",
-    "prefect.flow_engine": "workshop_lab.prefect_heartbeat_wait",
-    "prefect_dask.client": "workshop_lab.prefect_dask_submit",
-    "prefect.blocks.core": "workshop_lab.prefect_block_secrets_cache",
-    "prefect.server.events.ordering.memory": "workshop_lab.prefect_event_ordering",
-    "prefect.server.events.ordering.db": "workshop_lab.prefect_event_ordering",
+    "prefect.client.orchestration": "workshop_lab.prefect_speedups.tls_cache",
+    "prefect.context": "workshop_lab.prefect_speedups.context_cache",
+    "prefect.flow_engine": "workshop_lab.prefect_speedups.heartbeat_wait",
+    "prefect_dask.client": "workshop_lab.prefect_speedups.dask_submit",
+    "prefect.blocks.core": "workshop_lab.prefect_speedups.block_secrets_cache",
+    "prefect.server.events.ordering.memory": "workshop_lab.prefect_speedups.event_ordering",
+    "prefect.server.events.ordering.db": "workshop_lab.prefect_speedups.event_ordering",
 }
 
 

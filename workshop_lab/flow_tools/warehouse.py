@@ -10,7 +10,7 @@ and the kernel releases it when its holder dies, so a crashed flow never leaves 
 A writer that finds the lock taken waits for it, saying who holds it; past its timeout it raises
 `WarehouseLocked`, a clear message that the task's retries turn into a retry.
 
-A reader (`./lab sql`, `python -m workshop_lab.warehouse QUERY`) takes the same lock shared: DuckDB
+A reader (`./lab sql`, `python -m workshop_lab.flow_tools.warehouse QUERY`) takes the same lock shared: DuckDB
 refuses even a read-only connection while a writer has the file open, so a query waits for the
 writer to finish instead of failing with "Conflicting lock is held".
 """
@@ -141,12 +141,12 @@ def query_text(sql: str, db_path: Path | str | None = None, wait_seconds: float 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m workshop_lab.warehouse QUERY`: what `./lab sql` runs inside the Docker lab."""
+    """`python -m workshop_lab.flow_tools.warehouse QUERY`: what `./lab sql` runs inside the Docker lab."""
     import sys
 
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print('usage: python -m workshop_lab.warehouse "select ..."', file=sys.stderr)
+        print('usage: python -m workshop_lab.flow_tools.warehouse "select ..."', file=sys.stderr)
         return 2
     try:
         print(query_text(args[0], log=lambda line: print(line, file=sys.stderr)))

@@ -11,7 +11,7 @@ nothing else: when `PREFECT_API_TLS_INSECURE_SKIP_VERIFY` is set, or a caller pa
 `verify`, Prefect's own code runs as before (the shared context is never handed to code that
 mutates it; Prefect only mutates the contexts it makes for the insecure case).
 
-Installed with the lab's other Prefect speed-up by workshop_lab/prefect_speedups.py (a `.pth`
+Installed with the lab's other Prefect speed-up by workshop_lab/prefect_speedups/__init__.py (a `.pth`
 line in the lab's venvs): `patch` runs right after Prefect's client module loads.
 """
 

@@ -2,7 +2,7 @@
 
 Runs as the compose `setup` service and as the embedded lab's `setup` process:
 
-    python -m workshop_lab.setup_lab [--force]
+    python -m workshop_lab.stack.setup_lab [--force]
 
 It imports Prefect first and only then waits for the server, so that its import time overlaps
 the server's start-up. Every step is idempotent. Blocks, the automation and the deployments are
@@ -39,8 +39,8 @@ from prefect.exceptions import ObjectAlreadyExists
 from prefect.variables import Variable
 
 from workshop_lab import __version__
-from workshop_lab.health import wait_until_healthy
-from workshop_lab.settings import FLOWS_DIR, PACKAGED_WORK_POOL, RERUN_TAG, WORK_POOL
+from workshop_lab.stack.health import wait_until_healthy
+from workshop_lab.stack.settings import FLOWS_DIR, PACKAGED_WORK_POOL, RERUN_TAG, WORK_POOL
 
 FINGERPRINT_VARIABLE = "lab-setup-fingerprint"
 

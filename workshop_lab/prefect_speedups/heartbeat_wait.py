@@ -9,7 +9,7 @@ it showed as run times quantized to whole seconds.
 This module replaces Prefect's `_send_heartbeats` context manager with the same thing, except that
 the thread waits on its stop event (`Event.wait(interval)`) instead of napping: it wakes the moment
 the run ends. Heartbeats are sent exactly as before (same interval, same events, same final-state
-check). Applied by workshop_lab/prefect_speedups.py; `LAB_PREFECT_HEARTBEAT_WAIT=0` turns it off.
+check). Applied by workshop_lab/prefect_speedups/__init__.py; `LAB_PREFECT_HEARTBEAT_WAIT=0` turns it off.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ storage block (`LocalFileSystem`) is dumped with secrets.
 The answer depends only on the class and the field name, so it is kept per class, and dropped
 when the class's pydantic schema object changes (`model_rebuild`). The dump is the same.
 
-Installed by workshop_lab/prefect_speedups.py once `prefect.blocks.core` loads.
+Installed by workshop_lab/prefect_speedups/__init__.py once `prefect.blocks.core` loads.
 """
 
 from __future__ import annotations

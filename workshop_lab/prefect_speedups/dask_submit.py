@@ -13,7 +13,7 @@ the key can never repeat and Dask's "same key, same future" reuse can never appl
 groups the tasks as before. Only Prefect task submissions without an explicit key change; any
 other `submit` is untouched. (Upstream: PrefectHQ/prefect#18191.)
 
-Installed by workshop_lab/prefect_speedups.py once `prefect_dask.client` loads.
+Installed by workshop_lab/prefect_speedups/__init__.py once `prefect_dask.client` loads.
 """
 
 from __future__ import annotations

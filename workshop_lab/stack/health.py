@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 
-from workshop_lab.settings import WORK_POOL
+from workshop_lab.stack.settings import WORK_POOL
 
 TIMEOUT_SECONDS = 3.0
 
@@ -33,7 +33,7 @@ def wait_until_healthy(api_url: str, timeout: float = 180) -> None:
 
 def _request(url: str, body: dict | None = None) -> bytes:
     # Imported here: every process of the lab's venv imports this module at start-up (through
-    # workshop_lab/shell.py), and urllib.request alone costs about 20 ms there.
+    # workshop_lab/stack/shell.py), and urllib.request alone costs about 20 ms there.
     import urllib.error
     import urllib.request
 

@@ -38,7 +38,7 @@ NOT_FOR_SHELLS = ("LAB_INSTANCE", "PREFECT_HOME", "PREFECT_UI_API_URL", "LAB_WOR
 
 def shell_environment(config) -> dict[str, str]:
     """The variables that make a process on this machine use the running lab (either lab)."""
-    from workshop_lab.services import lab_environment
+    from workshop_lab.stack.services import lab_environment
 
     env = {name: value for name, value in lab_environment(config).items() if name not in NOT_FOR_SHELLS}
     env["LAB_HOME"] = str(config.home)
@@ -60,7 +60,7 @@ def install() -> None:
     if not applies():
         return
     try:
-        from workshop_lab.settings import LabConfig
+        from workshop_lab.stack.settings import LabConfig
 
         config = LabConfig.load()
         # Empty values (an unset SLACK_WEBHOOK_URL, no Snowflake account) mean the same as none.

@@ -8,7 +8,7 @@ and a task pickled from the learner's script holds the module's `UPSTREAM_URL` a
 host. Inside a container, 127.0.0.1 is the container itself, so those tasks would fail to reach
 the API ("Failed to reach API at http://127.0.0.1:4200/api/").
 
-This preload (`dask worker --preload workshop_lab.dask_loopback`, Compose only: on the embedded
+This preload (`dask worker --preload workshop_lab.stack.dask_loopback`, Compose only: on the embedded
 lab host and worker share one loopback) listens on the container's loopback at each host port
 and forwards to the service behind it, so the host's addresses mean the same lab in a container.
 `LAB_LOOPBACK_FORWARDS` lists them: `4200=prefect-server:4200,8700=upstream:8700,...`. The

@@ -12,7 +12,7 @@ Only the embedded lab's default SQLite database is seeded: with LAB_DATABASE_URL
 server migrates its own database. (Docker Compose's Postgres starts from a schema dump instead:
 images/postgres/initdb/, scripts/postgres-template.sh.)
 
-    python -m workshop_lab.prefect_database            # build the template now (./lab does it on demand)
+    python -m workshop_lab.stack.prefect_database            # build the template now (./lab does it on demand)
 """
 
 from __future__ import annotations

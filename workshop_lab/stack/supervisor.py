@@ -6,7 +6,7 @@ marker `LAB_INSTANCE=<LAB_HOME>`, inherited by its children (flow runs, Dask wor
 so `down` can find and stop anything the lab started, even a child that left its group.
 
 `up` starts the one-shot setup itself and leaves the long-running services to the watchdog
-(workshop_lab/watchdog.py): their parent, so it sees each exit and restarts what crashed. It
+(workshop_lab/stack/watchdog.py): their parent, so it sees each exit and restarts what crashed. It
 records what it saw in `run/<service>.state.json`; `up` and `status` read those files, and ask
 the watchdog for something by writing `run/<service>.request` (the watchdog is their only reader,
 the state files' only writer).
@@ -28,9 +28,9 @@ from pathlib import Path
 
 import psutil
 
-from workshop_lab.health import Unhealthy
-from workshop_lab.services import Service, embedded_services, lab_environment
-from workshop_lab.settings import LabConfig
+from workshop_lab.stack.health import Unhealthy
+from workshop_lab.stack.services import Service, embedded_services, lab_environment
+from workshop_lab.stack.settings import LabConfig
 
 STOP_GRACE_SECONDS = 10.0
 POLL_SECONDS = 0.2
@@ -194,7 +194,7 @@ class Supervisor:
     # --- the watchdog -------------------------------------------------------------------
     def watchdog_service(self) -> Service:
         # Nice 0: the services it starts inherit its priority before taking their own `nice`.
-        return Service(name=WATCHDOG, command=[sys.executable, "-m", "workshop_lab.watchdog"],
+        return Service(name=WATCHDOG, command=[sys.executable, "-m", "workshop_lab.stack.watchdog"],
                        check=lambda: "restarts crashed services", nice=0)
 
     def watchdog_process(self) -> psutil.Process | None:

@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 FLOWS_DIR = REPO_ROOT / "flows"
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 DOTENV_FILE = REPO_ROOT / ".env"
@@ -246,7 +246,7 @@ def env_example() -> str:
         "#   cp .env.example .env",
         "# Both `./lab up` (embedded) and `docker compose up` read .env; the environment wins over it.",
         "# .env is git-ignored: put secrets there, never in a tracked file.",
-        "# Generated from workshop_lab/settings.py (python -m workshop_lab settings > .env.example).",
+        "# Generated from workshop_lab/stack/settings.py (python -m workshop_lab settings > .env.example).",
         "",
     ]
     for s in SETTINGS:
