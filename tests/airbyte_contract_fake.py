@@ -1,20 +1,25 @@
-"""A contract fake of Airbyte's public API: the documented endpoints the lab's client uses.
+"""A contract fake of Airbyte's public API, held to Airbyte's own OpenAPI document.
 
-This is not Airbyte. It is a contract fake: it holds the documented request and response shapes of
-Airbyte 0.63.19's public API (airbyte-platform, tag v0.63.19,
-airbyte-api/server-api/src/main/openapi/config.yaml, paths `/public/v1/...`) and nothing more, so the
-client (workshop_lab/flow_tools/airbyte_api.py) and the bootstrap are tested against the contract, here, where
-the platform's images cannot be pulled. The real platform is tested by the `airbyte_platform` test.
+This is not Airbyte. It serves the endpoints the lab's client uses (workshop_lab/flow_tools/airbyte_api.py)
+and the bootstrap, here, where the platform's images cannot be pulled; the real platform is tested by
+the `airbyte_platform` test. Its shapes are not the lab's reading of Airbyte: every request it
+receives and every response it sends is checked against the document Airbyte's server of the
+profile's release is generated from, vendored in tests/contracts/ (airbyte-platform v0.63.19; see
+tests/contracts/README.md): paths, methods, parameters, request bodies, response schemas.
+- A request outside the contract is answered 400 (what Airbyte answers for invalid data) and
+  recorded in `contract_violations`: the client broke the contract.
+- A response outside the contract is replaced by a 500 and recorded too: the fake broke it.
+The tests' fixture fails any test that leaves a violation behind.
 
-What it enforces, as the spec documents it:
-- Auth on every endpoint but /health and /applications/token: basic auth (the compose release's
-  proxy) or a bearer token from `POST /applications/token` (client_id, client_secret, grant type).
-  Tokens can be revoked (`revoke_tokens()`) to test the client's refresh after a 401.
-- Required fields of each request body (SourceCreateRequest: name, workspaceId, configuration;
-  ConnectionCreateRequest: sourceId, destinationId; JobCreateRequest: connectionId, jobType; ...),
-  the enums (jobType, syncMode, scheduleType, namespaceDefinition, status), and no fields outside
-  the schema (a misspelt field is a 400 here, so the client cannot drift from the contract).
-- `limit` of list endpoints at most 100; `workspaceIds` filters.
+Behaviour beyond the schemas, each from Airbyte's sources at the same tag
+(airbyte-server/src/main/kotlin/io/airbyte/server/apis/publicapi/):
+- `GET /health` answers 200 with the plain-text body `Successful operation` (controllers/HealthController.kt).
+- Tokens from `POST /applications/token` live 180 s (controllers/ApplicationsController.kt,
+  TOKEN_EXPIRATION_TIME); only client_id and client_secret are read. `revoke_tokens()` makes every
+  token stop working at once, to test the client's refresh after a 401.
+- Auth on every endpoint but /health and /applications/token (both `security: []` in the
+  document): basic auth (the compose release's proxy) or a bearer token.
+- One of configuration.sourceType / definitionId must be given (SourceCreateRequest's description).
 - Jobs go pending -> running -> succeeded, one step per `GET /jobs/{id}`; `fail_next_job()` makes the
   next triggered job end `failed` instead.
 """
@@ -22,6 +27,7 @@ What it enforces, as the spec documents it:
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 import socket
 import threading
@@ -31,76 +37,25 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+
+from tests.contracts.airbyte_openapi import PublicApiContract, public_api_contract
 
 PREFIX = "/api/public/v1"
-
-JOB_TYPES = {"sync", "reset", "refresh", "clear"}
-SYNC_MODES = {"full_refresh_overwrite", "full_refresh_append", "incremental_append", "incremental_deduped_history"}
-SCHEDULE_TYPES = {"manual", "cron"}
-NAMESPACE_DEFINITIONS = {"source", "destination", "custom_format"}
-CONNECTION_STATUSES = {"active", "inactive", "deprecated"}
-NON_BREAKING = {"ignore", "disable_connection", "propagate_columns", "propagate_fully"}
-
-# Request schemas: required fields and every allowed field.
-SOURCE_CREATE = ({"name", "workspaceId", "configuration"}, {"name", "definitionId", "workspaceId", "configuration", "secretId"})
-SOURCE_PATCH = (set(), {"name", "workspaceId", "configuration", "secretId"})
-DESTINATION_CREATE = ({"name", "workspaceId", "configuration"}, {"name", "definitionId", "workspaceId", "configuration"})
-DESTINATION_PATCH = (set(), {"name", "configuration"})
-CONNECTION_FIELDS = {"name", "configurations", "schedule", "dataResidency", "namespaceDefinition", "namespaceFormat",
-                     "prefix", "nonBreakingSchemaUpdatesBehavior", "status"}
-CONNECTION_CREATE = ({"sourceId", "destinationId"}, CONNECTION_FIELDS | {"sourceId", "destinationId"})
-CONNECTION_PATCH = (set(), CONNECTION_FIELDS)
-WORKSPACE_CREATE = ({"name"}, {"name", "organizationId"})
-JOB_CREATE = ({"connectionId", "jobType"}, {"connectionId", "jobType"})
-STREAM_FIELDS = {"name", "syncMode", "cursorField", "primaryKey", "selectedFields"}
+HEALTH_BODY = "Successful operation"  # HealthController.kt: HttpResponse.ok<String?>().body("Successful operation")
 
 
-class ContractViolation(Exception):
+class ApiRefusal(Exception):
+    """What the server answers to a well-formed request it cannot serve (no such connection, bad secret)."""
+
     def __init__(self, status: int, message: str):
         super().__init__(message)
         self.status = status
         self.message = message
-
-
-def check_body(body: Any, schema: tuple[set[str], set[str]], what: str) -> dict[str, Any]:
-    required, allowed = schema
-    if not isinstance(body, dict):
-        raise ContractViolation(400, f"{what}: the body must be a JSON object")
-    missing = sorted(required - body.keys())
-    if missing:
-        raise ContractViolation(400, f"{what}: missing required field(s) {missing}")
-    unknown = sorted(body.keys() - allowed)
-    if unknown:
-        raise ContractViolation(400, f"{what}: field(s) {unknown} are not in the schema")
-    return body
-
-
-def check_enum(value: Any, allowed: set[str], what: str) -> None:
-    if value not in allowed:
-        raise ContractViolation(400, f"{what}: {value!r} is not one of {sorted(allowed)}")
-
-
-def check_connection_fields(body: dict[str, Any]) -> None:
-    if "schedule" in body:
-        check_enum((body["schedule"] or {}).get("scheduleType"), SCHEDULE_TYPES, "schedule.scheduleType")
-    if "namespaceDefinition" in body:
-        check_enum(body["namespaceDefinition"], NAMESPACE_DEFINITIONS, "namespaceDefinition")
-    if "status" in body:
-        check_enum(body["status"], CONNECTION_STATUSES, "status")
-    if "nonBreakingSchemaUpdatesBehavior" in body:
-        check_enum(body["nonBreakingSchemaUpdatesBehavior"], NON_BREAKING, "nonBreakingSchemaUpdatesBehavior")
-    for stream in (body.get("configurations") or {}).get("streams", []):
-        check_body(stream, ({"name"}, STREAM_FIELDS), "StreamConfiguration")
-        if "syncMode" in stream:
-            check_enum(stream["syncMode"], SYNC_MODES, f"stream {stream['name']}: syncMode")
-        if "cursorField" in stream and not all(isinstance(p, str) for p in stream["cursorField"]):
-            raise ContractViolation(400, f"stream {stream['name']}: cursorField is a list of strings")
-        if "primaryKey" in stream and not all(isinstance(k, list) for k in stream["primaryKey"]):
-            raise ContractViolation(400, f"stream {stream['name']}: primaryKey is a list of lists of strings")
 
 
 @dataclass
@@ -130,7 +85,10 @@ class AirbyteContractFake:
     """The contract fake's state and its HTTP server (FastAPI under uvicorn, in a thread, on 127.0.0.1)."""
 
     def __init__(self, *, username: str = "airbyte", password: str = "password",
-                 client_id: str = "lab-client", client_secret: str = "lab-secret", token_seconds: int = 180):
+                 client_id: str = "lab-client", client_secret: str = "lab-secret", token_seconds: int = 180,
+                 contract: PublicApiContract | None = None):
+        self.contract = contract or public_api_contract()
+        self.contract_violations: list[str] = []  # what broke Airbyte's contract, request or response
         self.username, self.password = username, password
         self.client_id, self.client_secret = client_id, client_secret
         self.token_seconds = token_seconds
@@ -159,6 +117,11 @@ class AirbyteContractFake:
     def revoke_tokens(self) -> None:
         """Every bearer token stops working at once (what a server restart or an early expiry does)."""
         self.tokens.clear()
+
+    def assert_contract_kept(self) -> None:
+        """Fail with every violation of Airbyte's contract seen so far (the tests' fixture calls it)."""
+        assert not self.contract_violations, "Airbyte's public API contract was broken:\n" + "\n".join(
+            self.contract_violations)
 
     @property
     def url(self) -> str:
@@ -209,18 +172,26 @@ class AirbyteContractFake:
             return expiry is not None and time.monotonic() < expiry
         return False
 
-    def _issue_token(self, body: Any) -> dict[str, Any]:
-        if not isinstance(body, dict) or not body.get("client_id") or not body.get("client_secret"):
-            raise ContractViolation(400, "ApplicationTokenRequestWithGrant: client_id and client_secret are required")
-        grant = body.get("grant-type", body.get("grant_type"))
-        if grant != "client_credentials":
-            raise ContractViolation(400, "ApplicationTokenRequestWithGrant: grant type must be client_credentials")
+    def _issue_token(self, body: dict[str, Any]) -> dict[str, Any]:
+        # The body's shape was checked against ApplicationTokenRequestWithGrant by the middleware;
+        # like ApplicationsController.publicGetAccessToken, only the id and the secret are read.
         if (body["client_id"], body["client_secret"]) != (self.client_id, self.client_secret):
-            raise ContractViolation(401, "invalid client credentials")
+            raise ApiRefusal(401, "invalid client credentials")
         token = secrets.token_urlsafe(24)
         self.tokens[token] = time.monotonic() + self.token_seconds
         self.tokens_issued += 1
         return {"access_token": token, "token_type": "Bearer", "expires_in": self.token_seconds}
+
+    async def _checked_response(self, method: str, path: str, response: Response) -> Response:
+        """The route's response if it keeps the contract; a 500 naming what it broke if not."""
+        body = b"".join([chunk async for chunk in response.body_iterator])  # type: ignore[attr-defined]
+        broken = self.contract.response_violations(method, path, response.status_code,
+                                                   response.headers.get("content-type", ""), body)
+        if broken:
+            self.contract_violations += [f"response to {method} {path}: {problem}" for problem in broken]
+            return JSONResponse({"message": "the contract fake broke the contract: " + "; ".join(broken)},
+                                status_code=500)
+        return Response(content=body, status_code=response.status_code, headers=dict(response.headers))
 
     # -- the API ----------------------------------------------------------------------------
     def _build_app(self) -> FastAPI:
@@ -230,25 +201,34 @@ class AirbyteContractFake:
 
         @app.middleware("http")
         async def guard(request: Request, call_next):  # type: ignore[no-untyped-def]
-            if request.url.path not in open_paths and not fake._authorized(request):
+            method, path = request.method, request.url.path
+            if path not in open_paths and not fake._authorized(request):  # security runs before validation
                 response: Response = JSONResponse({"message": "Unauthorized"}, status_code=401)
+                fake.requests.append((method, path, response.status_code))
+                return response
+            body = await request.body()  # Starlette hands the same bytes on to the route
+            broken = fake.contract.request_violations(method, path, list(request.query_params.multi_items()),
+                                                      request.headers.get("content-type", ""), body)
+            if broken:
+                fake.contract_violations += [f"request {method} {path}: {problem}" for problem in broken]
+                response = JSONResponse({"message": "; ".join(broken), "type": "contract-violation"}, status_code=400)
             else:
                 try:
                     response = await call_next(request)
-                except ContractViolation as violation:  # raised inside a route
-                    response = JSONResponse({"message": violation.message}, status_code=violation.status)
-            fake.requests.append((request.method, request.url.path, response.status_code))
+                except ApiRefusal as refusal:  # raised inside a route
+                    response = JSONResponse({"message": refusal.message}, status_code=refusal.status)
+                response = await fake._checked_response(method, path, response)
+            fake.requests.append((method, path, response.status_code))
             return response
 
-        @app.exception_handler(ContractViolation)
-        async def violation(_: Request, exc: ContractViolation) -> JSONResponse:
-            return JSONResponse({"message": exc.message, "type": "contract-violation"}, status_code=exc.status)
+        @app.exception_handler(ApiRefusal)
+        async def refused(_: Request, exc: ApiRefusal) -> JSONResponse:
+            return JSONResponse({"message": exc.message}, status_code=exc.status)
 
         def page(items: list[dict[str, Any]], request: Request) -> dict[str, Any]:
+            # limit's bounds (1..100) and defaults are the contract's, checked by the middleware.
             limit = int(request.query_params.get("limit", 20))
             offset = int(request.query_params.get("offset", 0))
-            if not 1 <= limit <= 100 or offset < 0:
-                raise ContractViolation(400, "limit must be 1..100 and offset >= 0")
             wanted = request.query_params.getlist("workspaceIds")
             wanted_ids = {w for value in wanted for w in value.split(",") if w}
             if wanted_ids:
@@ -263,20 +243,24 @@ class AirbyteContractFake:
 
         def need_workspace(workspace_id: str) -> None:
             if workspace_id not in fake.workspaces:
-                raise ContractViolation(400, f"workspace {workspace_id} does not exist")
+                raise ApiRefusal(400, f"workspace {workspace_id} does not exist")
 
         def lookup(table: dict[str, dict[str, Any]], key: str, what: str) -> dict[str, Any]:
             if key not in table:
-                raise ContractViolation(404, f"{what} {key} not found")
+                raise ApiRefusal(404, f"{what} {key} not found")
             return table[key]
 
         @app.get(f"{PREFIX}/health")
         def health() -> Response:
-            return Response(status_code=200)
+            return PlainTextResponse(HEALTH_BODY)
 
         @app.post(f"{PREFIX}/applications/token")
         async def token(request: Request) -> dict[str, Any]:
-            return fake._issue_token(await request.json())
+            # Both media types the document declares: JSON, and the form OAuth clients send.
+            raw = await request.body()
+            if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+                return fake._issue_token(dict(parse_qsl(raw.decode())))
+            return fake._issue_token(json.loads(raw))
 
         # workspaces
         @app.get(f"{PREFIX}/workspaces")
@@ -285,14 +269,14 @@ class AirbyteContractFake:
 
         @app.post(f"{PREFIX}/workspaces")
         async def create_workspace(request: Request) -> dict[str, Any]:
-            body = check_body(await request.json(), WORKSPACE_CREATE, "WorkspaceCreateRequest")
+            body = await request.json()
             workspace_id = str(uuid.uuid4())
             fake.workspaces[workspace_id] = {"workspaceId": workspace_id, "name": body["name"], "dataResidency": "auto"}
             return fake.workspaces[workspace_id]
 
         # sources and destinations: the same shape, different names
-        def actor_routes(kind: str, table: dict[str, dict[str, Any]], create: tuple, patch: tuple) -> None:
-            id_key, type_key, schema_name = f"{kind}Id", f"{kind}Type", kind.capitalize()
+        def actor_routes(kind: str, table: dict[str, dict[str, Any]]) -> None:
+            id_key, type_key = f"{kind}Id", f"{kind}Type"
 
             @app.get(f"{PREFIX}/{kind}s", name=f"list_{kind}s")
             def list_actors(request: Request) -> dict[str, Any]:
@@ -300,10 +284,10 @@ class AirbyteContractFake:
 
             @app.post(f"{PREFIX}/{kind}s", name=f"create_{kind}")
             async def create_actor(request: Request) -> dict[str, Any]:
-                body = check_body(await request.json(), create, f"{schema_name}CreateRequest")
+                body = await request.json()
                 need_workspace(body["workspaceId"])
                 if not body.get("definitionId") and not (body["configuration"] or {}).get(type_key):
-                    raise ContractViolation(400, f"one of configuration.{type_key} or definitionId must be provided")
+                    raise ApiRefusal(400, f"one of configuration.{type_key} or definitionId must be provided")
                 actor_id = str(uuid.uuid4())
                 table[actor_id] = {id_key: actor_id, "name": body["name"], type_key: body.get("definitionId", ""),
                                    "workspaceId": body["workspaceId"], "configuration": body["configuration"]}
@@ -316,12 +300,12 @@ class AirbyteContractFake:
             @app.patch(f"{PREFIX}/{kind}s/{{actor_id}}", name=f"patch_{kind}")
             async def patch_actor(actor_id: str, request: Request) -> dict[str, Any]:
                 actor = lookup(table, actor_id, kind)
-                body = check_body(await request.json(), patch, f"{schema_name}PatchRequest")
+                body = await request.json()
                 actor.update({k: v for k, v in body.items() if k in ("name", "configuration")})
                 return actor
 
-        actor_routes("source", fake.sources, SOURCE_CREATE, SOURCE_PATCH)
-        actor_routes("destination", fake.destinations, DESTINATION_CREATE, DESTINATION_PATCH)
+        actor_routes("source", fake.sources)
+        actor_routes("destination", fake.destinations)
 
         # connections
         @app.get(f"{PREFIX}/connections")
@@ -330,12 +314,11 @@ class AirbyteContractFake:
 
         @app.post(f"{PREFIX}/connections")
         async def create_connection(request: Request) -> dict[str, Any]:
-            body = check_body(await request.json(), CONNECTION_CREATE, "ConnectionCreateRequest")
-            check_connection_fields(body)
+            body = await request.json()
             source = lookup(fake.sources, body["sourceId"], "source")
             destination = lookup(fake.destinations, body["destinationId"], "destination")
             if source["workspaceId"] != destination["workspaceId"]:
-                raise ContractViolation(400, "source and destination are in different workspaces")
+                raise ApiRefusal(400, "source and destination are in different workspaces")
             connection_id = str(uuid.uuid4())
             fake.connections[connection_id] = {
                 "connectionId": connection_id,
@@ -347,10 +330,11 @@ class AirbyteContractFake:
                 "schedule": body.get("schedule") or {"scheduleType": "manual"},
                 "dataResidency": body.get("dataResidency", "auto"),
                 "namespaceDefinition": body.get("namespaceDefinition", "destination"),
-                "namespaceFormat": body.get("namespaceFormat"),
                 "nonBreakingSchemaUpdatesBehavior": body.get("nonBreakingSchemaUpdatesBehavior", "ignore"),
                 "configurations": body.get("configurations") or {"streams": []},
             }
+            if "namespaceFormat" in body:  # a string when present; the contract has no null for it
+                fake.connections[connection_id]["namespaceFormat"] = body["namespaceFormat"]
             return fake.connections[connection_id]
 
         @app.get(f"{PREFIX}/connections/{{connection_id}}")
@@ -360,16 +344,14 @@ class AirbyteContractFake:
         @app.patch(f"{PREFIX}/connections/{{connection_id}}")
         async def patch_connection(connection_id: str, request: Request) -> dict[str, Any]:
             connection = lookup(fake.connections, connection_id, "connection")
-            body = check_body(await request.json(), CONNECTION_PATCH, "ConnectionPatchRequest")
-            check_connection_fields(body)
+            body = await request.json()
             connection.update(body)
             return connection
 
         # jobs
         @app.post(f"{PREFIX}/jobs")
         async def create_job(request: Request) -> dict[str, Any]:
-            body = check_body(await request.json(), JOB_CREATE, "JobCreateRequest")
-            check_enum(body["jobType"], JOB_TYPES, "jobType")
+            body = await request.json()
             lookup(fake.connections, body["connectionId"], "connection")
             with fake._lock:
                 job = FakeJob(job_id=len(fake.jobs) + 1, connection_id=body["connectionId"], job_type=body["jobType"],
@@ -381,7 +363,7 @@ class AirbyteContractFake:
         @app.get(f"{PREFIX}/jobs/{{job_id}}")
         def get_job(job_id: int) -> dict[str, Any]:
             if job_id not in fake.jobs:
-                raise ContractViolation(404, f"job {job_id} not found")
+                raise ApiRefusal(404, f"job {job_id} not found")
             job = fake.jobs[job_id]
             answer = job.as_api()
             job.advance()  # the next poll sees the next status

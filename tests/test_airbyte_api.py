@@ -1,8 +1,9 @@
 """The Airbyte platform client and bootstrap, against a contract fake of the public API and the real thing.
 
 Most tests run the client (workshop_lab/flow_tools/airbyte_api.py) and the bootstrap
-(workshop_lab/airbyte_platform.py) against tests/airbyte_contract_fake.py, which enforces the
-documented request shapes of Airbyte 0.63.19's public API. The last test talks to a real Airbyte
+(workshop_lab/airbyte_platform.py) against tests/airbyte_contract_fake.py, which checks every request
+and every response against Airbyte's own OpenAPI document for 0.63.19 (tests/contracts/); the
+fixture fails a test that broke that contract, whichever side broke it. The last test talks to a real Airbyte
 (docker compose --profile airbyte up) and skips where there is none: the platform's images cannot be
 pulled on the lab's CI machines. It carries its own marker, `airbyte_platform`, not `docker`, so
 LAB_REQUIRE_DOCKER=1 does not turn that honest skip into a failure.
@@ -16,16 +17,17 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.airbyte_contract_fake import AirbyteContractFake
+from tests.airbyte_contract_fake import HEALTH_BODY, AirbyteContractFake
 from tests.conftest import free_port
+from workshop_lab.airbyte_platform import DEFAULT_CONNECTION, BootstrapError, bootstrap, main, sync
 from workshop_lab.flow_tools.airbyte_api import (
+    AirbyteApiError,
     AirbyteAuthError,
     AirbyteClient,
     AirbyteJobError,
     AirbyteSettings,
     AirbyteUnreachable,
 )
-from workshop_lab.airbyte_platform import DEFAULT_CONNECTION, bootstrap, main, sync
 
 NO_PLATFORM_REASON = ("Airbyte platform images cannot be pulled here (no registry): start "
                       "`docker compose --profile airbyte up` where they can and set AIRBYTE_URL")
@@ -35,6 +37,7 @@ NO_PLATFORM_REASON = ("Airbyte platform images cannot be pulled here (no registr
 def fake() -> Iterator[AirbyteContractFake]:
     with AirbyteContractFake().running() as running:
         yield running
+        running.assert_contract_kept()
 
 
 def basic_client(fake: AirbyteContractFake, username: str = "airbyte", password: str = "password") -> AirbyteClient:
@@ -52,6 +55,13 @@ def test_basic_auth_reaches_the_api_and_finds_the_default_workspace(fake):
         workspace = client.default_workspace()
     assert workspace.name == "Default Workspace"
     assert fake.tokens_issued == 0  # basic auth never asks for a token
+
+
+def test_health_is_read_as_the_plain_text_the_real_server_sends(fake):
+    response = httpx.get(f"{fake.url}/api/public/v1/health")
+    assert (response.text, response.headers["content-type"].split(";")[0]) == (HEALTH_BODY, "text/plain")
+    with basic_client(fake) as client:
+        assert client.health() is True  # no JSONDecodeError on `Successful operation`
 
 
 def test_client_credentials_fetch_one_token_and_reuse_it(fake):
@@ -77,6 +87,7 @@ def test_an_expiring_token_is_renewed_before_it_runs_out():
     with fake.running(), token_client(fake) as client:
         client.list_workspaces()
         client.list_workspaces()
+    fake.assert_contract_kept()
     assert fake.tokens_issued == 2
     assert not [r for r in fake.requests if r[2] == 401]  # renewed up front, never refused
 
@@ -184,8 +195,11 @@ def test_a_job_still_running_at_the_timeout_raises_with_its_id(fake):
 
 
 def test_sync_before_bootstrap_says_to_bootstrap(fake):
-    with basic_client(fake) as client, pytest.raises(Exception, match="bootstrap"):
+    with basic_client(fake) as client, pytest.raises(BootstrapError) as caught:
         sync(client, DEFAULT_CONNECTION)
+    assert str(caught.value) == (f"no Airbyte connection named {DEFAULT_CONNECTION!r}: run "
+                                 "`python -m workshop_lab.airbyte_platform bootstrap` first")
+    assert not fake.jobs  # nothing was triggered
 
 
 def test_the_cli_bootstraps_and_syncs(fake, monkeypatch, capsys):
@@ -198,16 +212,38 @@ def test_the_cli_bootstraps_and_syncs(fake, monkeypatch, capsys):
     assert "succeeded" in capsys.readouterr().out
 
 
-def test_the_contract_fake_refuses_a_request_outside_the_documented_schema(fake):
-    """The fake is strict, so the tests above prove the client speaks the documented shapes."""
+def test_the_contract_fake_refuses_a_request_outside_airbytes_document(fake):
+    """The fake checks requests against Airbyte's document, so the tests above prove the client keeps it."""
     with basic_client(fake) as client:
         workspace = client.default_workspace()
     response = httpx.post(f"{fake.url}/api/public/v1/sources", auth=("airbyte", "password"),
                           json={"name": "x", "workspaceId": workspace.workspace_id, "config": {}})
-    assert response.status_code == 400 and "configuration" in response.text
+    assert response.status_code == 400
+    assert "'configuration' is a required property" in response.text  # SourceCreateRequest's required
+    assert "'config' is not one of" in response.text  # and a field outside the schema
     response = httpx.post(f"{fake.url}/api/public/v1/jobs", auth=("airbyte", "password"),
                           json={"connectionId": "c", "jobType": "SYNC"})
-    assert response.status_code == 400
+    assert response.status_code == 400 and "'SYNC' is not one of ['sync', 'reset', 'refresh', 'clear']" in response.text
+    response = httpx.get(f"{fake.url}/api/public/v1/sources", auth=("airbyte", "password"), params={"limit": 500})
+    assert response.status_code == 400 and "500 is greater than the maximum of 100" in response.text
+    response = httpx.put(f"{fake.url}/api/public/v1/jobs", auth=("airbyte", "password"), json={})
+    assert response.status_code == 400 and "the contract has only ['GET', 'POST'] there" in response.text
+    assert {violation.split(":")[0] for violation in fake.contract_violations} == {  # each recorded, so ...
+        "request POST /api/public/v1/sources", "request POST /api/public/v1/jobs",
+        "request GET /api/public/v1/sources", "request PUT /api/public/v1/jobs"}  # ... a test that sends one fails,
+    fake.contract_violations.clear()  # except this one, which sent them on purpose
+
+
+def test_the_contract_fake_checks_its_own_responses_too(fake):
+    """A fake that answered outside the document would teach the client the wrong shapes: it cannot."""
+    (workspace,) = fake.workspaces.values()
+    del workspace["dataResidency"]  # WorkspaceResponse requires it
+    with basic_client(fake) as client, pytest.raises(AirbyteApiError) as caught:
+        client.list_workspaces()
+    assert caught.value.status_code == 500
+    (violation,) = fake.contract_violations
+    assert "response to GET /api/public/v1/workspaces" in violation and "'dataResidency' is a required" in violation
+    fake.contract_violations.clear()
 
 
 # --- the real platform ---------------------------------------------------------------------------

@@ -2,9 +2,21 @@
 
 Why not prefect-airbyte: its 0.3.2 (the last release) does not import on Prefect 3, and it spoke
 Airbyte's old Config API. This client speaks the public API of the platform the lab runs
-(airbyte/platform/compose.yaml, Airbyte 0.63.19), checked against that release's OpenAPI
-document (airbyte-platform, tag v0.63.19, airbyte-api/server-api/src/main/openapi/config.yaml,
-paths `/public/v1/...`, schemas such as JobCreateRequest, JobResponse, SourceCreateRequest).
+(airbyte/platform/compose.yaml, Airbyte 0.63.19).
+
+How it is held to Airbyte's contract, not to the lab's reading of it: the tests run it against a
+contract fake (tests/airbyte_contract_fake.py) that checks every request it receives and every
+response it sends against Airbyte's own OpenAPI document for that release, vendored in
+tests/contracts/airbyte-public-api-0.63.19.yaml (cut from airbyte-platform v0.63.19,
+airbyte-api/server-api/src/main/openapi/config.yaml, the file that release's server generates its
+public API from; tests/contracts/README.md): paths, methods, parameters, bodies, response schemas.
+
+Why this and not the official SDK (`airbyte-api` on PyPI): the SDK is generated from the newest
+Cloud API, not from 0.63.19's (PyAirbyte's lock pins 0.53.0, PyPI has 1.x), so adopting it would
+check the client against a different contract than the platform the profile runs; it would be a new
+dependency of every flow process (a re-lock) for six calls; and it would still need a fake to test
+against here, one that nothing would hold to Airbyte's document. The vendored document checks the
+calls this client makes against the exact release, with the tools already locked (jsonschema).
 
 Two ways to authenticate, the two ways Airbyte is installed:
 - Basic auth (the docker compose release): the proxy's user and password,
@@ -219,11 +231,14 @@ class ClientCredentialsAuth(httpx.Auth):
         self._lock = threading.Lock()
 
     def _token_request(self) -> httpx.Request:
-        # The documented body (ApplicationTokenRequestWithGrant): client_id, client_secret and the
-        # grant, spelled `grant-type` in Airbyte's docs and schema properties.
+        # ApplicationTokenRequestWithGrant spells the grant twice: its `required` list says
+        # `grant_type` (OAuth's name, and what Airbyte's Python SDK sends), its properties and
+        # Airbyte's docs say `grant-type`. The server reads neither (ApplicationsController.kt at
+        # v0.63.19 reads only the id and the secret), so the body carries both: valid either way.
         return httpx.Request("POST", self.token_url, json={
             "client_id": self.client_id,
             "client_secret": self.client_secret,
+            "grant_type": "client_credentials",
             "grant-type": "client_credentials",
         })
 
@@ -306,6 +321,8 @@ class AirbyteClient:
                                   response.status_code, response.text)
         if response.status_code == 204 or not response.content:
             return None
+        if "json" not in response.headers.get("content-type", ""):
+            return response.text  # /health answers the plain text `Successful operation`
         return response.json()
 
     def _auth_message(self, status: int) -> str:
@@ -329,7 +346,11 @@ class AirbyteClient:
 
     # -- health -------------------------------------------------------------------------------
     def health(self) -> bool:
-        """True when `GET /health` answers 200 (unsecured upstream; sent with credentials all the same)."""
+        """True when `GET /health` answers 200 (unsecured upstream; sent with credentials all the same).
+
+        The contract declares no body for it; the server sends the plain text `Successful operation`
+        (HealthController.kt at v0.63.19), so the body is not read as JSON.
+        """
         self._request("GET", "/health")
         return True
 
