@@ -3,9 +3,10 @@
 
 What you will learn
 - When Airbyte runs as a platform (its own server, scheduler and workers), Prefect does not run the
-  connectors itself, as flows/13_elt.py does with PyAirbyte: it asks Airbyte to, through Airbyte's
-  public API, and watches the job. Airbyte keeps the connection, its state and its logs; Prefect
-  keeps the schedule, the retries and the place of the sync in a larger pipeline (dbt after it).
+  connectors itself, as flows/13_elt.py does (the connector's records straight into DuckDB, by the
+  lab's loader): it asks Airbyte to, through Airbyte's public API, and watches the job. Airbyte
+  keeps the connection, its state and its logs; Prefect keeps the schedule, the retries and the
+  place of the sync in a larger pipeline (dbt after it).
 - Two tasks, two retry policies. Triggering a sync is one quick API call: retried a few times on
   transient errors. Waiting is a long poll: its own timeout, and no retry when the job *failed*,
   because a retry would only poll the same failed job again. Start a new sync for that.

@@ -4,8 +4,11 @@
     python -m workshop_lab.airbyte_platform sync        # trigger faker-to-warehouse, wait for the job
 
 The platform is the opt-in compose profile (docker compose --profile airbyte up --wait; see
-docs/airbyte-platform.md). The same files drive the PyAirbyte path (flows/13_elt.py), so both ways
-of running Airbyte sync the same source into the same raw tables:
+docs/airbyte-platform.md). The same files drive the embedded path (flows/13_elt.py, which runs the
+connector itself: airbyte/extract_load.py with the lab's DuckDB loader, PyAirbyte opt-in), so both
+sync the same source with the same streams. They do not land in the same place yet: the platform's
+destination-duckdb writes into the Docker volume `airbyte_local` (PLATFORM_LOCAL_ROOT below), which
+the lab's dbt does not read (issue 15).
     airbyte/source-faker.yaml           the source and its streams
     airbyte/destination-duckdb.yaml     the lab's DuckDB warehouse
     airbyte/destination-snowflake.yaml  Snowflake, only when SNOWFLAKE_ACCOUNT is set
@@ -52,7 +55,7 @@ PLATFORM_LOCAL_ROOT = "/local"
 
 # source-faker.yaml says how each stream reads (incremental / full_refresh); Airbyte's public API
 # wants read and write together (ConnectionSyncModeEnum). The raw layer appends: dbt's staging
-# models deduplicate on the primary key, the same as on the PyAirbyte path.
+# models deduplicate on the primary key, the same as on the embedded path (flows/13_elt.py).
 SYNC_MODES = {"incremental": "incremental_append", "full_refresh": "full_refresh_overwrite"}
 
 
