@@ -5,6 +5,7 @@ UI-cannot-reach-the-API breakage (a wrong PREFECT_UI_API_URL): the page loads bu
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,8 @@ def page(chromium_path, tmp_path, request):
 
 
 def test_ui_shows_the_deployment_and_a_completed_run(lab, page):
+    from playwright.sync_api import expect
+
     run = lab.run_deployment("hello-lab/hello-lab")
     assert run["state"]["type"] == "COMPLETED", run["state"]
 
@@ -49,6 +52,12 @@ def test_ui_shows_the_deployment_and_a_completed_run(lab, page):
     page.get_by_placeholder("Search deployments").fill("hello-lab")
     page.get_by_text("hello-lab", exact=True).first.wait_for(timeout=30_000)
 
+    # The run's own page: its heading (Prefect UI's PageHeadingFlowRun: crumbs "Runs / <name>", then
+    # the run's state badge) names this test's run and shows its state, read from the API. Scoped to
+    # that heading, so a "Completed" elsewhere on the page (another run, a filter) does not count.
     page.goto(f"{lab.ui_url}/runs/flow-run/{run['id']}", wait_until="domcontentloaded")
-    page.get_by_text(run["name"]).first.wait_for(timeout=30_000)
-    page.get_by_text("Completed").first.wait_for(timeout=30_000)
+    heading = page.locator(".page-heading-flow-run").filter(has_text=run["name"])
+    heading.wait_for(timeout=30_000)
+    badge = heading.locator(".page-heading-flow-run__meta .state-badge")
+    expect(badge).to_have_text("Completed", timeout=30_000)
+    expect(badge).to_have_class(re.compile(r"\bstate--completed\b"))

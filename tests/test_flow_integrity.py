@@ -1,5 +1,6 @@
 """Every flow file a learner opens keeps the course's promises: it imports, it explains itself,
-its parameters are typed, and every task that calls the network says how it retries.
+it runs as a script (a top-level `if __name__ == "__main__":` block that calls its flow), its
+parameters are typed, and every task that calls the network says how it retries.
 
 Loads each file under flows/ (and the exercises' solutions and starting points) by path, the file
 path as test id. A starting point keeps every promise but the retry policy: adding it is the exercise.
@@ -7,6 +8,7 @@ path as test id. A starting point keeps every promise but the retry policy: addi
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import inspect
 import re
@@ -40,15 +42,50 @@ def members(module, kind):
     return [obj for obj in vars(module).values() if isinstance(obj, kind) and getattr(obj.fn, "__module__", None) == module.__name__]
 
 
+def is_main_guard(test: ast.expr) -> bool:
+    """`__name__ == "__main__"` (either way round)."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)):
+        return False
+    sides = [test.left, *test.comparators]
+    return (any(isinstance(s, ast.Name) and s.id == "__name__" for s in sides)
+            and any(isinstance(s, ast.Constant) and s.value == "__main__" for s in sides))
+
+
+def names_the_main_block_calls(source: str) -> set[str]:
+    """The plain names called anywhere inside the module's top-level `if __name__ == "__main__":`
+    blocks (`asyncio.run(my_flow())` calls my_flow); empty when there is no such block."""
+    called = set()
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.If) and is_main_guard(node.test):
+            called |= {call.func.id for statement in node.body for call in ast.walk(statement)
+                       if isinstance(call, ast.Call) and isinstance(call.func, ast.Name)}
+    return called
+
+
+def test_the_main_block_check_wants_a_real_guard_that_calls():
+    assert names_the_main_block_calls('if __name__ == "__main__":\n    asyncio.run(my_flow(city="Oslo"))\n') == {"my_flow"}
+    for no_block in ('print("__main__")\n',                          # a mention is not a block
+                     '# if __name__ == "__main__":\n#     my_flow()\n',
+                     'if __name__ != "__main__":\n    my_flow()\n',
+                     'def f():\n    if __name__ == "__main__":\n        my_flow()\n',  # not at the top level
+                     'if __name__ == "__main__":\n    pass\n'):
+        assert "my_flow" not in names_the_main_block_calls(no_block), no_block
+
+
 @pytest.mark.parametrize("path", FLOW_FILES, ids=lambda p: str(p.relative_to(FLOWS_DIR)))
 def test_flow_file_imports_and_explains_itself(path: Path):
     module = load(path)
     assert (module.__doc__ or "").strip(), f"{path.name} has no header docstring (what you will learn, how to run it)"
-    assert "__main__" in path.read_text(), f"{path.name} has no `if __name__ == \"__main__\":` block"
+    called = names_the_main_block_calls(path.read_text())
     if path.name in PLAIN_PYTHON:
+        functions = {name for name, obj in vars(module).items() if inspect.isfunction(obj) and obj.__module__ == module.__name__}
+        assert called & functions, f"{path.name}: its `if __name__ == \"__main__\":` block calls none of its functions ({sorted(called)})"
         return
     flows = members(module, Flow)
     assert flows, f"{path.name} defines no flow"
+    flow_names = {name for name, obj in vars(module).items() if any(obj is f for f in flows)}
+    assert called & flow_names, (f"{path.name}: no `if __name__ == \"__main__\":` block that calls one of its flows "
+                                 f"{sorted(flow_names)} (it calls {sorted(called)})")
     for item in [*flows, *members(module, Task)]:
         label = f"{path.name}: {type(item).__name__.lower()} {item.name!r}"
         assert (item.fn.__doc__ or "").strip(), f"{label} has no docstring"
