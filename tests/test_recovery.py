@@ -56,19 +56,7 @@ def crash_bound(lab) -> float:
     within = TypeAdapter(timedelta).validate_python(automation["trigger"]["within"])
     return within.total_seconds() + SLACK_SECONDS
 
-HUNG_FLOW = '''
-import time
-from prefect import flow
-
-@flow(name="recovery-hung-flow")
-def hung() -> None:
-    """Runs until the test stops (SIGSTOP) and then kills its process."""
-    print("started", flush=True)
-    time.sleep(900)
-
-if __name__ == "__main__":
-    hung()
-'''
+PROBES = Path(__file__).resolve().parent / "probes"
 
 
 def wait_until(what: str, probe: Callable[[], Any], timeout: float, poll: float = 1.0) -> Any:
@@ -136,11 +124,9 @@ def load_module_08():
 def test_a_killed_worker_takes_its_runs_they_crash_and_the_safe_one_runs_again(embedded_lab, tmp_path):
     lab = embedded_lab
     # A run of an untagged flow from the learner's shell, which hangs (SIGSTOP): heartbeats stop.
-    script = tmp_path / "hung_flow.py"
-    script.write_text(HUNG_FLOW)
     with open(tmp_path / "hung_flow.log", "w") as output:
-        hung = subprocess.Popen([sys.executable, str(script)], env=learner_env_for(lab, tmp_path / "home"),
-                                stdout=output, stderr=subprocess.STDOUT)
+        hung = subprocess.Popen([sys.executable, str(PROBES / "hung_flow.py")],
+                                env=learner_env_for(lab, tmp_path / "home"), stdout=output, stderr=subprocess.STDOUT)
     try:
         # The ELT pipeline (tagged rerun-on-crash), killed while it loads the raw tables.
         elt = lab.start_run("elt/elt", {"full_refresh": True, "records": 2000})
@@ -261,10 +247,9 @@ def test_docker_lab_worker_crash_then_stop_and_start_leaves_no_run_running(compo
 def test_the_server_waits_30_s_not_15_minutes_for_an_event_seen_before_a_restart():
     """workshop_lab/prefect_speedups/event_ordering.py, in a fresh interpreter of the lab's venv (the `.pth`
     installs it), and Prefect's own 15 minutes with it switched off."""
-    probe = ("import prefect.server.events.ordering.memory as m, prefect.server.events.ordering.db as d;"
-             "print(m.PRECEDING_EVENT_LOOKBACK.total_seconds(), d.PRECEDING_EVENT_LOOKBACK.total_seconds())")
-    patched = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    stock = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+    probe = str(PROBES / "print_event_ordering_lookback.py")
+    patched = subprocess.run([sys.executable, probe], capture_output=True, text=True, check=True)
+    stock = subprocess.run([sys.executable, probe], capture_output=True, text=True, check=True,
                            env={**os.environ, "LAB_PREFECT_EVENT_ORDERING": "0"})
     assert patched.stdout.split() == ["30.0", "30.0"], patched.stdout + patched.stderr
     assert stock.stdout.split() == ["900.0", "900.0"], stock.stdout + stock.stderr

@@ -8,25 +8,21 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import duckdb
 import pytest
 
 from workshop_lab.flow_tools.warehouse import WarehouseLocked, writer_lock
 
-HOLDER = """
-import sys, time
-from workshop_lab.flow_tools.warehouse import writer_lock
-with writer_lock(sys.argv[1], purpose="holder-process"):
-    print("held", flush=True)
-    time.sleep(120)
-"""
+PROBES = Path(__file__).resolve().parent / "probes"
 
 
 @pytest.fixture
 def held_by_another_process(tmp_path):
     path = tmp_path / "warehouse.duckdb"
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen([sys.executable, str(PROBES / "hold_warehouse_lock.py"), str(path)],
+                              stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"
     yield path, holder
     holder.kill()
@@ -60,14 +56,8 @@ def test_writers_in_turn_never_hit_duckdbs_own_file_lock(tmp_path):
     """Eight processes append to one DuckDB file at once, each under the lock: all rows arrive."""
     path = tmp_path / "warehouse.duckdb"
     duckdb.connect(str(path)).execute("create table t (writer int, n int)").close()
-    script = """
-import sys, duckdb
-from workshop_lab.flow_tools.warehouse import writer_lock
-for n in range(5):
-    with writer_lock(sys.argv[1], purpose=f"writer {sys.argv[2]}"), duckdb.connect(sys.argv[1]) as con:
-        con.execute("insert into t values (?, ?)", [int(sys.argv[2]), n])
-"""
-    writers = [subprocess.Popen([sys.executable, "-c", script, str(path), str(i)], stderr=subprocess.PIPE, text=True)
+    append_rows = str(PROBES / "append_rows_under_warehouse_lock.py")
+    writers = [subprocess.Popen([sys.executable, append_rows, str(path), str(i)], stderr=subprocess.PIPE, text=True)
                for i in range(8)]
     for writer in writers:
         assert writer.wait(120) == 0, writer.stderr.read()
@@ -75,23 +65,13 @@ for n in range(5):
         assert con.execute("select count(*), count(distinct (writer, n)) from t").fetchone() == (40, 40)
 
 
-WRITING = """
-import sys, time, duckdb
-from workshop_lab.flow_tools.warehouse import writer_lock
-with writer_lock(sys.argv[1], purpose="slow-writer"), duckdb.connect(sys.argv[1]) as con:
-    con.execute("create or replace table t as select 1 as x")
-    print("writing", flush=True)
-    time.sleep(2)
-    con.execute("insert into t values (2)")
-"""
-
-
 def test_lab_sql_waits_for_a_writer_then_reads_what_it_wrote(tmp_path):
     """`./lab sql` during a run that writes: DuckDB alone refuses the read-only connection
     ("Conflicting lock is held"); the query waits for the writer instead and sees its rows."""
     path = tmp_path / "home" / "warehouse" / "warehouse.duckdb"
     path.parent.mkdir(parents=True)
-    writer = subprocess.Popen([sys.executable, "-c", WRITING, str(path)], stdout=subprocess.PIPE, text=True)
+    writer = subprocess.Popen([sys.executable, str(PROBES / "write_warehouse_slowly.py"), str(path)],
+                              stdout=subprocess.PIPE, text=True)
     assert writer.stdout.readline().strip() == "writing"
     with pytest.raises(duckdb.IOException):
         duckdb.connect(str(path), read_only=True)
