@@ -89,8 +89,9 @@ class PublicApiContract:
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's: several times faster here
         self.document: dict[str, Any] = yaml.load(document_path.read_text(), Loader=loader)
         self.schema_document = _as_json_schema(self.document)
-        self.registry = Registry().with_resource(URI, Resource.from_contents(self.schema_document,
-                                                                              default_specification=DRAFT7))
+        self.registry = Registry().with_resource(
+            URI, Resource.from_contents(self.schema_document, default_specification=DRAFT7)
+        )
 
     @cached_property
     def operations(self) -> list[tuple[re.Pattern[str], Operation]]:
@@ -105,8 +106,9 @@ class PublicApiContract:
                 names = {(p["name"], p["in"]) for p in own}
                 parameters = tuple(own) + tuple(p for p in shared if (p["name"], p["in"]) not in names)
                 regex = re.compile("^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template)) + "$")
-                found.append((regex, Operation(method, template, "#/" + _pointer("paths", template, method), spec,
-                                               parameters)))
+                found.append(
+                    (regex, Operation(method, template, "#/" + _pointer("paths", template, method), spec, parameters))
+                )
         # Literal paths before templated ones: /sources/initiateOAuth is not /sources/{sourceId}.
         found.sort(key=lambda pair: pair[1].template.count("{"))
         return found
@@ -115,7 +117,7 @@ class PublicApiContract:
         """The operation for `method path` (path as sent, with /api), its path parameters, or why none."""
         if not path.startswith(BASE_PATH + "/"):
             return None, {}, f"{path} is outside the API's base path {BASE_PATH}"
-        relative = path[len(BASE_PATH):]
+        relative = path[len(BASE_PATH) :]
         methods_here = []
         for regex, operation in self.operations:
             match = regex.match(relative)
@@ -129,8 +131,9 @@ class PublicApiContract:
 
     # -- checking values ------------------------------------------------------------------------
     def _errors(self, schema_pointer: str, value: Any, where: str) -> list[str]:
-        validator = Draft7Validator({"$ref": f"{URI}{schema_pointer}"}, registry=self.registry,
-                                    format_checker=FormatChecker())
+        validator = Draft7Validator(
+            {"$ref": f"{URI}{schema_pointer}"}, registry=self.registry, format_checker=FormatChecker()
+        )
         problems = []
         for error in sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path)):
             at = "/".join(str(p) for p in error.absolute_path)
@@ -166,8 +169,9 @@ class PublicApiContract:
         return value
 
     # -- one request, one response ----------------------------------------------------------------
-    def request_violations(self, method: str, path: str, query: list[tuple[str, str]], content_type: str,
-                           body: bytes) -> list[str]:
+    def request_violations(
+        self, method: str, path: str, query: list[tuple[str, str]], content_type: str, body: bytes
+    ) -> list[str]:
         operation, path_values, why = self.find(method, path)
         if operation is None:
             return [why]
@@ -175,10 +179,15 @@ class PublicApiContract:
         declared = {(p["name"], p["in"]) for p in operation.parameters}
         for name in sorted({name for name, _ in query} - {n for n, where in declared if where == "query"}):
             problems.append(f"query parameter {name!r} is not declared by {operation.name}")
-        for index, parameter in enumerate(operation.parameters):
+        for parameter in operation.parameters:
             name, where = parameter["name"], parameter["in"]
-            raw = ([path_values[name]] if name in path_values else []) if where == "path" else \
-                [value for key, value in query if key == name] if where == "query" else []
+            raw = (
+                ([path_values[name]] if name in path_values else [])
+                if where == "path"
+                else [value for key, value in query if key == name]
+                if where == "query"
+                else []
+            )
             if where not in ("path", "query"):
                 continue  # headers and cookies: nothing the client sets
             if not raw:

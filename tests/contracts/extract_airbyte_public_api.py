@@ -47,8 +47,14 @@ def extract(document: dict[str, Any]) -> dict[str, Any]:
     components: dict[str, dict[str, Any]] = {"securitySchemes": document["components"]["securitySchemes"]}
     for kind, name in sorted(seen):
         components.setdefault(kind, {})[name] = document["components"][kind][name]
-    return {"openapi": document["openapi"], "info": document["info"], "servers": document["servers"],
-            "security": document.get("security", []), "paths": paths, "components": components}
+    return {
+        "openapi": document["openapi"],
+        "info": document["info"],
+        "servers": document["servers"],
+        "security": document.get("security", []),
+        "paths": paths,
+        "components": components,
+    }
 
 
 def main(argv: list[str]) -> int:
