@@ -29,6 +29,13 @@ _environ = without_shell(dict(os.environ))
 os.environ.clear()
 os.environ.update(_environ)
 
+# The order the suite runs in, one lab at a time (tests/suite_plan.py).
+pytest_plugins = ["tests.suite_plan"]
+
+
+def suite_plan():
+    return sys.modules["tests.suite_plan"]  # loaded by pytest as the plugin above (so its asserts are rewritten)
+
 REQUIRE_DOCKER = os.environ.get("LAB_REQUIRE_DOCKER") == "1"
 CHROMIUM = os.environ.get("LAB_CHROMIUM", "/usr/bin/chromium")
 
@@ -56,6 +63,12 @@ def need(condition: bool, reason: str, required: bool) -> None:
     if required:
         pytest.fail(f"{reason} — and this run requires it (LAB_REQUIRE_DOCKER=1)")
     pytest.skip(reason)
+
+
+def pytest_collection_finish(session) -> None:
+    """The lab image builds while the tests before the Docker lab's run (tests/suite_plan.py)."""
+    if suite_plan().compose_tests_selected() and docker_engine()[0] and not session.config.option.collectonly:
+        suite_plan().start_image_build(REPO_ROOT, Path(session.config._tmp_path_factory.getbasetemp()) / "lab-image-build.log")
 
 
 @pytest.fixture(scope="session")
@@ -107,6 +120,7 @@ class EmbeddedLab(LabHandle):
 def embedded_lab(tmp_path_factory) -> Iterator[EmbeddedLab]:
     lab = EmbeddedLab(tmp_path_factory.mktemp("embedded-lab"))
     lab.up_output = lab.cli("up").stdout
+    suite_plan().stop_when_done(suite_plan().EMBEDDED, lambda: lab.cli("down", check=False))
     try:
         yield lab
     finally:
@@ -157,6 +171,7 @@ class ComposeLab(LabHandle):
 def compose_lab(docker_available, tmp_path_factory, request) -> Iterator[ComposeLab]:
     lab = ComposeLab(tmp_path_factory.mktemp("compose-lab"))
     failures_before = request.session.testsfailed
+    suite_plan().wait_for_image_build()
     try:
         lab.compose.start()
     except Exception:
