@@ -17,6 +17,7 @@ Commands that name the lab's default ports (4200, 8700, ...) are pointed at the 
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
 import subprocess
@@ -243,6 +244,11 @@ def ran(embedded_lab) -> dict[str, Ran]:
         rest = [c for c in commands if not ALONE.search(c) and not AFTER.search(c)]
         done.update(zip(rest, pool.map(run, rest)))
     done.update((command, run(command)) for command in commands if AFTER.search(command))
+    # Where the fixture's minutes go: each command's seconds, slowest first.
+    artifacts = Path(os.environ.get("LAB_TEST_ARTIFACTS", "/tmp/lab-test-artifacts"))
+    artifacts.mkdir(parents=True, exist_ok=True)
+    timings = sorted(((round(r.seconds, 1), c) for c, r in done.items()), reverse=True)
+    (artifacts / "documented-commands-seconds.json").write_text(json.dumps(timings, indent=1))
     return done
 
 
