@@ -4,6 +4,8 @@ no Docker socket; a non-root image."""
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import json
 import re
 import subprocess
@@ -11,7 +13,7 @@ import subprocess
 import pytest
 
 from workshop_lab.stack.compose import compose_command
-from workshop_lab.stack.settings import COMPOSE_FILE, REPO_ROOT, SETTINGS, env_example, resolve
+from workshop_lab.stack.settings import COMPOSE_FILE, REPO_ROOT, SETTINGS, env_example, read_dotenv, resolve
 
 COMPOSE_TEXT = COMPOSE_FILE.read_text()
 # The Airbyte platform's profile lives in its own file, included by docker-compose.yml.
@@ -51,6 +53,52 @@ def test_environment_wins_over_dotenv_and_dotenv_over_defaults(tmp_path):
     dotenv.write_text("PREFECT_PORT=4300\nDASK_WORKERS='3'\n")
     values = resolve({"PREFECT_PORT": "4400"}, dotenv)
     assert values["PREFECT_PORT"] == "4400" and values["DASK_WORKERS"] == "3" and values["DASK_SCHEDULER_PORT"] == "8786"
+
+
+# Each line of a .env, what Docker Compose reads from it, and the rule of Compose's .env syntax
+# (docs.docker.com/compose/how-tos/environment-variables/variable-interpolation/#env-file-syntax)
+# that says so. The lab reads .env with python-dotenv (settings.read_dotenv), for ./lab too.
+DOTENV_CASES = [
+    ("PREFECT_PORT=4300 # 4200 is taken on this laptop", "4300",
+     "unquoted value: an inline comment starts at a # preceded by a space"),
+    ("DASK_WORKER_MEMORY_LIMIT=2GiB#no-space", "2GiB#no-space",
+     "unquoted value: a # not preceded by a space is part of the value"),
+    ('SLACK_WEBHOOK_URL="https://hooks.example/T0#channel # still the value" # a comment', "https://hooks.example/T0#channel # still the value",
+     "double-quoted value: everything up to the closing quote, # included; a comment may follow it"),
+    ("SNOWFLAKE_PASSWORD='p#ss ${word}' # a comment", "p#ss ${word}",
+     "single-quoted value: taken literally (no interpolation), # included"),
+    ("SNOWFLAKE_ROLE=", "", "VAR= is an empty string, not unset"),
+]
+
+
+@pytest.mark.parametrize(("line", "expected", "rule"), DOTENV_CASES, ids=[rule for _, _, rule in DOTENV_CASES])
+def test_dotenv_is_read_the_way_compose_reads_it(tmp_path, line, expected, rule):
+    dotenv = tmp_path / ".env"
+    dotenv.write_text(f"# the learner's settings\n{line}\n")
+    name = line.partition("=")[0]
+    assert read_dotenv(dotenv) == {name: expected}, rule
+
+
+def test_an_empty_setting_takes_its_default_as_compose_does(tmp_path):
+    """docker-compose.yml reads every setting as ${NAME:-default}, which takes the default for an
+    empty value as for an unset one: `SNOWFLAKE_SCHEMA=` in .env (or the environment) is ANALYTICS."""
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("SNOWFLAKE_SCHEMA=\nPREFECT_PORT=4300\n")
+    assert read_dotenv(dotenv)["SNOWFLAKE_SCHEMA"] == ""
+    assert resolve({}, dotenv)["SNOWFLAKE_SCHEMA"] == "ANALYTICS"
+    # An empty variable in the environment still wins over .env, and then takes the default.
+    assert resolve({"PREFECT_PORT": ""}, dotenv)["PREFECT_PORT"] == "4200"
+
+
+def test_lab_reads_its_settings_through_the_one_reader(monkeypatch):
+    """The `lab` script (the system Python, before the venv exists) has no .env parser of its own:
+    for the Airbyte environment it asks the venv's Python, i.e. settings.resolve."""
+    loader = importlib.machinery.SourceFileLoader("lab_script", str(REPO_ROOT / "lab"))
+    lab = importlib.util.module_from_spec(importlib.util.spec_from_loader("lab_script", loader))
+    loader.exec_module(lab)
+    monkeypatch.setenv("LAB_WITH_PYAIRBYTE", "1")
+    monkeypatch.setenv("LAB_AIRBYTE_VENV", "elsewhere/airbyte-venv")
+    assert lab.airbyte_settings() == {"LAB_WITH_PYAIRBYTE": "1", "airbyte_venv": str(REPO_ROOT / "elsewhere" / "airbyte-venv")}
 
 
 def compose_json(*profile_args: str) -> dict:

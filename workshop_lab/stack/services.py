@@ -1,9 +1,11 @@
-"""The lab's services as local processes: the embedded twin of `docker-compose.yml`.
+"""The lab's services as local processes, and the environment contract of both labs.
 
-Each `Service` is one role of the compose file with the same name, the same command (with
-loopback addresses instead of service names), the same environment variable names and the same
-health check. `docker-compose.yml` is the picture of the lab; this is the same picture drawn
-with processes.
+`lab_environment` is what every lab process knows and each `Service` is one role of
+`docker-compose.yml` with the same name, the same command and the same environment (its
+`x-lab-env` plus the service's own `environment:`), with loopback addresses and host paths
+instead of service names and container paths. tests/test_environment_contract.py checks that
+both files say the same, in both directions, and names each place where they may differ: change
+an environment variable or a command here and in docker-compose.yml together.
 """
 
 from __future__ import annotations
@@ -15,7 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workshop_lab.stack import health
-from workshop_lab.stack.settings import FLOWS_DIR, SNOWFLAKE_SETTINGS, WORKER_NAME, WORK_POOL, LabConfig
+from workshop_lab.stack.settings import (
+    AIRBYTE_DIR,
+    DBT_PROJECT_DIR,
+    FLOWS_DIR,
+    SNOWFLAKE_SETTINGS,
+    WORKER_NAME,
+    WORK_POOL,
+    LabConfig,
+)
 
 BIN = Path(sys.executable).parent
 
@@ -79,6 +89,7 @@ def lab_environment(config: LabConfig) -> dict[str, str]:
     return {
         "PREFECT_HOME": str(config.prefect_home),
         "PREFECT_API_URL": config.api_url,
+        # The API as the learner's browser sees it (the UI's calls, the run links Prefect logs).
         "PREFECT_UI_API_URL": config.ui_api_url,
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_LOCAL_STORAGE_PATH": str(config.results_dir),
@@ -87,6 +98,8 @@ def lab_environment(config: LabConfig) -> dict[str, str]:
         # when they stop for LAB_CRASHED_AFTER_SECONDS (its process died, or hangs).
         "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": config["LAB_HEARTBEAT_SECONDS"],
         "LAB_CRASHED_AFTER_SECONDS": config["LAB_CRASHED_AFTER_SECONDS"],
+        # Read by workshop_lab/prefect_speedups/ in every process: 1 (CI) fails one whose patch fails.
+        "LAB_PREFECT_SPEEDUPS_STRICT": config["LAB_PREFECT_SPEEDUPS_STRICT"],
         "DASK_SCHEDULER_ADDRESS": config.scheduler_address,
         "DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL": DASK_TICK_INTERVAL,
         "LAB_WAREHOUSE_PATH": str(config.warehouse_path),
@@ -94,10 +107,19 @@ def lab_environment(config: LabConfig) -> dict[str, str]:
         "LAB_INBOX_URL": f"http://{config.local_host}:{config['INBOX_PORT']}",
         "SLACK_WEBHOOK_URL": config["SLACK_WEBHOOK_URL"],
         **{name: config[name] for name in SNOWFLAKE_SETTINGS},
+        "LAB_FLOWS_DIR": str(FLOWS_DIR),
+        # The ELT pipeline (flows/13_elt.py): the Airbyte environment's Python, the source config
+        # and the dbt project.
+        "LAB_AIRBYTE_PYTHON": str(config.airbyte_python),
+        "LAB_AIRBYTE_DIR": str(AIRBYTE_DIR),
+        "LAB_DBT_PROJECT_DIR": str(DBT_PROJECT_DIR),
+        # The Airbyte platform (flows/14_airbyte_platform.py, workshop_lab/flow_tools/airbyte_api.py):
+        # basic auth for the compose profile, client credentials for abctl installs and Cloud.
         "AIRBYTE_URL": f"http://{config.local_host}:{config['AIRBYTE_PORT']}",
         "AIRBYTE_USERNAME": config["AIRBYTE_USERNAME"],
         "AIRBYTE_PASSWORD": config["AIRBYTE_PASSWORD"],
-        "LAB_FLOWS_DIR": str(FLOWS_DIR),
+        "AIRBYTE_CLIENT_ID": config["AIRBYTE_CLIENT_ID"],
+        "AIRBYTE_CLIENT_SECRET": config["AIRBYTE_CLIENT_SECRET"],
         "LAB_WORKER_NAME": WORKER_NAME,
         # Every process the lab starts carries this marker, and so do their children:
         # `down` finds stragglers by it, and the tests prove none is left.
@@ -175,6 +197,10 @@ def embedded_services(config: LabConfig) -> list[Service]:
             nice=0,
             after=("prefect-server",),
         ),
+        # Compose's worker adds --with-healthcheck, which serves /health for Docker's healthcheck on
+        # port 8080 of every address (Prefect's PREFECT_WORKER_WEBSERVER_* defaults): on a laptop that
+        # would expose it beyond LAB_BIND_ADDRESS and collide with a second lab or anything on 8080.
+        # The embedded lab asks the server instead: the worker is ONLINE while its heartbeats arrive.
         Service(
             name="prefect-worker",
             command=[

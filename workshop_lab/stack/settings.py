@@ -5,17 +5,26 @@ Both ways of running the lab read these names. `docker-compose.yml` uses them as
 mirror this table exactly, so a default is changed here and nowhere else.
 
 Precedence, the same as Docker Compose's: the process environment, then `.env` in the repo
-root, then the default below.
+root, then the default below; an empty value takes the default, as Compose's `${NAME:-default}`
+does. `.env` is read by python-dotenv, whose rules are Compose's (tests/test_config.py): the one
+reader of `.env` for `./lab`, the embedded lab and the tests.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from dotenv import dotenv_values
+from dotenv.parser import parse_stream
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FLOWS_DIR = REPO_ROOT / "flows"
+# The ELT pipeline's files (flows/13_elt.py): the Airbyte source config and the dbt project.
+AIRBYTE_DIR = REPO_ROOT / "airbyte"
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 DOTENV_FILE = REPO_ROOT / ".env"
 
@@ -62,6 +71,7 @@ SETTINGS: tuple[Setting, ...] = (
             "Prefect's minimum is 30)."),
     Setting("LAB_CRASHED_AFTER_SECONDS", "75", "A flow run with no heartbeat for this long is marked CRASHED by the server "
             "(automation crashed-when-heartbeats-stop). Longer than one heartbeat: 75 s lets one be late."),
+    Setting("LAB_PREFECT_SPEEDUPS_STRICT", "0", "1: a Prefect speed-up that fails to apply fails the process (CI uses it)"),
     Setting(
         "LAB_DATABASE_URL",
         "",
@@ -77,6 +87,8 @@ SETTINGS: tuple[Setting, ...] = (
     # The ELT pipeline's Snowflake option (flows/13_elt.py target="snowflake"; dbt_project/profiles.yml).
     Setting("LAB_WITH_PYAIRBYTE", "0", "1: install PyAirbyte (about 300 MB) beside the Airbyte connector, which the Snowflake "
             "target loads through. Read when ./lab builds .venv-airbyte and when the image is built."),
+    Setting("LAB_AIRBYTE_VENV", ".venv-airbyte", "The Airbyte environment (the connector; PyAirbyte, opt-in) that ./lab builds and the "
+            "ELT flow runs (relative to the repo). In Docker it is the image's /opt/airbyte-venv.", scope="embedded"),
     Setting("SNOWFLAKE_ACCOUNT", "", "Snowflake account identifier (e.g. xy12345.eu-central-1). Empty: the ELT pipeline uses DuckDB only."),
     Setting("SNOWFLAKE_USER", "", "Snowflake user for the ELT pipeline."),
     Setting("SNOWFLAKE_PASSWORD", "", "Snowflake password (a secret: .env only)."),
@@ -88,6 +100,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("AIRBYTE_PORT", "8000", "Airbyte's UI and API on the host (http://localhost:PORT), when the airbyte profile runs."),
     Setting("AIRBYTE_USERNAME", "airbyte", "Airbyte's basic-auth user (the compose release)."),
     Setting("AIRBYTE_PASSWORD", "password", "Airbyte's basic-auth password. Local learning only: change it in .env."),
+    Setting("AIRBYTE_CLIENT_ID", "", "Client credentials of an abctl install or Airbyte Cloud (`abctl local credentials`); "
+            "used instead of basic auth when both are set."),
+    Setting("AIRBYTE_CLIENT_SECRET", "", "Its client secret (a secret: .env only)."),
     Setting("LAB_HOME", ".lab", "State folder of the embedded lab: Prefect's database, results, warehouse, logs (relative to the repo).", scope="embedded"),
 )
 
@@ -98,27 +113,29 @@ PORT_SETTINGS = ("PREFECT_PORT", "DASK_SCHEDULER_PORT", "DASK_DASHBOARD_PORT", "
 
 
 def read_dotenv(path: Path = DOTENV_FILE) -> dict[str, str]:
-    """Parse a `.env` file the way Compose does for plain `NAME=value` lines."""
-    values: dict[str, str] = {}
+    """The `NAME=value` lines of a `.env` file, read as Compose reads them (python-dotenv: an
+    unquoted value ends at ` #`, a quoted one at its closing quote; `${NAME}` is expanded, except
+    in single quotes, which Compose takes literally and python-dotenv would not). A bare `NAME`
+    line is no value."""
     if not path.exists():
-        return values
-    for raw in path.read_text().splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        name, _, value = line.removeprefix("export ").partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[name.strip()] = value
-    return values
+        return {}
+    literal = dotenv_values(path, interpolate=False)
+    expanded = dotenv_values(path)
+    with path.open() as stream:
+        single_quoted = {binding.key for binding in parse_stream(stream)
+                         if binding.key and _SINGLE_QUOTED.match(binding.original.string)}
+    return {name: literal[name] if name in single_quoted else value for name, value in expanded.items() if value is not None}
+
+
+_SINGLE_QUOTED = re.compile(r"\s*(?:export\s+)?[^=]*=\s*'")
 
 
 def resolve(environ: dict[str, str] | None = None, dotenv: Path = DOTENV_FILE) -> dict[str, str]:
-    """Every setting's value: environment, then `.env`, then the default."""
+    """Every setting's value: environment, then `.env`, then the default (also for an empty value,
+    as `${NAME:-default}` in docker-compose.yml)."""
     environ = dict(os.environ if environ is None else environ)
     from_file = read_dotenv(dotenv)
-    return {s.name: environ.get(s.name, from_file.get(s.name, s.default)) for s in SETTINGS}
+    return {s.name: environ.get(s.name, from_file.get(s.name, s.default)) or s.default for s in SETTINGS}
 
 
 class SettingError(ValueError):
@@ -132,8 +149,8 @@ class LabConfig:
     values: dict[str, str]
 
     @classmethod
-    def load(cls, environ: dict[str, str] | None = None) -> "LabConfig":
-        config = cls(resolve(environ))
+    def load(cls, environ: dict[str, str] | None = None, dotenv: Path = DOTENV_FILE) -> "LabConfig":
+        config = cls(resolve(environ, dotenv))
         config.validate()
         return config
 
@@ -220,6 +237,15 @@ class LabConfig:
     @property
     def warehouse_path(self) -> Path:
         return self.home / "warehouse" / "warehouse.duckdb"
+
+    @property
+    def airbyte_venv(self) -> Path:
+        path = Path(self["LAB_AIRBYTE_VENV"]).expanduser()
+        return path if path.is_absolute() else REPO_ROOT / path
+
+    @property
+    def airbyte_python(self) -> Path:
+        return self.airbyte_venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
     @property
     def logs_dir(self) -> Path:
