@@ -1,39 +1,17 @@
-"""workshop_lab/prefect_speedups/context_cache.py and prefect_heartbeat_wait.py, the lab's Prefect speed-ups
+"""workshop_lab/prefect_speedups/context_cache.py and heartbeat_wait.py, the lab's Prefect speed-ups
 for Dask and flow runs: the settings context is serialized once and rebuilt once per process, and
 what comes out is what Prefect itself would build; other settings are never mixed up with them;
 the switches turn them off. Runs in fresh interpreters of the lab's venv, where the `.pth` line
-installs the hooks, as in every lab process (the stack tests run real flows through them)."""
+installs the hooks, as in every lab process (the stack tests run real flows through them); the
+probe is tests/probes/speedups_context_cache.py."""
 
 from __future__ import annotations
 
 from tests.fresh_interpreter import run_probe
 
-PROBE = """
-import json
-import prefect.context as c, prefect.flow_engine as fe
-from prefect.settings import Settings, temporary_settings, PREFECT_API_URL
-ctx = c.SettingsContext.get()
-first, again = ctx.serialize(), ctx.serialize()
-first["settings"]["api"]["url"] = "mutated by a caller"          # a copy each time: the cache is untouched
-third = ctx.serialize()
-plain = Settings(**third["settings"])                             # what Prefect builds by itself
-a, b = c.SettingsContext(**third), c.SettingsContext(**third)
-with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:2/api"}):
-    other = c.SettingsContext.get().serialize()
-    other_built = c.SettingsContext(**other)
-print(json.dumps({
-    "patched": getattr(c.SettingsContext.serialize, "_lab_speedup", False),
-    "heartbeat_patched": getattr(fe._send_heartbeats, "_lab_speedup", False),
-    "copies_equal": again == third, "copy_isolated": third["settings"]["api"]["url"] != "mutated by a caller",
-    "rebuilt_once": a.settings is b.settings, "same_as_prefect": a.settings == plain,
-    "other_url": other["settings"]["api"]["url"], "other_built_url": str(other_built.settings.api.url),
-    "other_is_new": other_built.settings is not a.settings,
-}))
-"""
-
 
 def probe(**env: str) -> dict:
-    return run_probe(PROBE, **env)
+    return run_probe("speedups_context_cache.py", **env)
 
 
 def test_settings_are_serialized_and_rebuilt_once_and_equal_to_prefects_own():

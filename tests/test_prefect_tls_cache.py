@@ -1,30 +1,15 @@
 """workshop_lab/prefect_speedups/tls_cache.py: Prefect's API clients in a lab process share one verified TLS
 context instead of loading the CA bundle once per client; the insecure opt-out and a caller's own
 `verify` still behave exactly as Prefect's own code does. Runs in fresh interpreters of the lab's
-venv, where the `.pth` line installs the hook, as in every lab process."""
+venv, where the `.pth` line installs the hook, as in every lab process (tests/probes/speedups_tls_cache.py)."""
 
 from __future__ import annotations
 
 from tests.fresh_interpreter import run_probe
 
-PROBE = """
-import json, ssl
-made = []
-real = ssl.create_default_context
-ssl.create_default_context = lambda *a, **k: made.append(1) or real(*a, **k)
-from prefect.client.orchestration import get_client, SyncPrefectClient
-clients = [get_client(sync_client=True) for _ in range(20)] + [get_client() for _ in range(20)]
-contexts = {id(c._client._transport._pool._ssl_context) for c in clients}
-modes = {c._client._transport._pool._ssl_context.verify_mode.name for c in clients}
-own = ssl.create_default_context()
-mine = SyncPrefectClient("http://127.0.0.1:1/api", httpx_settings={"verify": own})
-print(json.dumps({"made": len(made), "contexts": len(contexts), "modes": sorted(modes),
-                  "own_kept": mine._client._transport._pool._ssl_context is own}))
-"""
-
 
 def probe(**env: str) -> dict:
-    return run_probe(PROBE, **env)
+    return run_probe("speedups_tls_cache.py", **env)
 
 
 def test_forty_clients_share_one_verified_context():

@@ -115,6 +115,9 @@ def cmd_status(args: argparse.Namespace, config: LabConfig) -> int:
             say(f"  warehouse: {config.warehouse_path}  results: {config.results_dir}")
         else:
             say("  warehouse and results: in the Docker lab's volumes (docker compose exec prefect-worker ls /data)")
+        from workshop_lab import prefect_speedups  # loaded in every venv process already (the .pth)
+
+        say(f"  {prefect_speedups.describe({**os.environ, **config.values})}")
     return 0 if states and all(s.healthy for s in states) else 1
 
 

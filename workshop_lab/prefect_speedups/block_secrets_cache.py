@@ -20,11 +20,12 @@ from typing import Any
 
 from workshop_lab.prefect_speedups import replace
 
+
 def patch(module) -> None:
     block = module.Block
     original = block._field_has_secrets
     # block class -> (its pydantic core schema object when cached, {field name: has secrets})
-    cache: "weakref.WeakKeyDictionary[type, tuple[Any, dict[str, bool]]]" = weakref.WeakKeyDictionary()
+    cache: weakref.WeakKeyDictionary[type, tuple[Any, dict[str, bool]]] = weakref.WeakKeyDictionary()
 
     @functools.wraps(original)
     def _field_has_secrets(self, field_name: str) -> bool:

@@ -51,8 +51,8 @@ def patch(module) -> None:
     cls = module.SettingsContext
     from prefect.settings import Settings
 
-    serialized_cache: _Lru = _Lru()   # (id(settings), include_secrets) -> (settings, serialized)
-    built_cache: _Lru = _Lru()        # JSON of a serialized settings dict -> Settings
+    serialized_cache: _Lru = _Lru()  # (id(settings), include_secrets) -> (settings, serialized)
+    built_cache: _Lru = _Lru()  # JSON of a serialized settings dict -> Settings
     original_serialize, original_init = cls.serialize, cls.__init__
 
     @functools.wraps(original_serialize)
@@ -60,7 +60,9 @@ def patch(module) -> None:
         key = (id(self.settings), include_secrets)
         hit = serialized_cache.get(key)
         if hit is None or hit[0] is not self.settings:  # keep the object: its id is never reused meanwhile
-            hit = serialized_cache.remember(key, (self.settings, original_serialize(self, include_secrets=include_secrets)))
+            hit = serialized_cache.remember(
+                key, (self.settings, original_serialize(self, include_secrets=include_secrets))
+            )
         return copy.deepcopy(hit[1])
 
     @functools.wraps(original_init)

@@ -22,6 +22,7 @@ import functools
 
 from workshop_lab.prefect_speedups import replace
 
+
 def patch(module) -> None:
     cls = module.PrefectDaskClient
     from prefect.tasks import Task

@@ -9,7 +9,11 @@ it showed as run times quantized to whole seconds.
 This module replaces Prefect's `_send_heartbeats` context manager with the same thing, except that
 the thread waits on its stop event (`Event.wait(interval)`) instead of napping: it wakes the moment
 the run ends. Heartbeats are sent exactly as before (same interval, same events, same final-state
-check). Applied by workshop_lab/prefect_speedups/__init__.py; `LAB_PREFECT_HEARTBEAT_WAIT=0` turns it off.
+check). One difference: a heartbeat that fails to send is logged at WARNING (with the error; the
+traceback at DEBUG), where Prefect logs it at DEBUG only, so that a run whose heartbeats do not reach
+the server (and that the lab's automation will therefore mark CRASHED) says why in its log.
+Applied by workshop_lab/prefect_speedups/__init__.py; `LAB_PREFECT_HEARTBEAT_WAIT=0` turns it off.
+tests/test_speedup_guards.py checks that heartbeats are still sent, at the configured interval.
 """
 
 from __future__ import annotations
@@ -24,6 +28,12 @@ from workshop_lab.prefect_speedups import replace
 
 def enabled() -> bool:
     return os.environ.get("LAB_PREFECT_HEARTBEAT_WAIT", "1") != "0"
+
+
+def wait_for_stop(stop_event: threading.Event, seconds: float) -> bool:
+    """The heartbeat thread's wait between two heartbeats: True once the run has ended.
+    (A module attribute, so that a test can watch the interval without waiting for it.)"""
+    return stop_event.wait(seconds)
 
 
 def patch(module) -> None:
@@ -46,9 +56,11 @@ def patch(module) -> None:
                     return
                 try:
                     engine._emit_flow_run_heartbeat(resource, related)
-                except Exception:
+                except Exception as error:
+                    engine.logger.warning("Failed to emit flow run heartbeat: %r", error)
                     engine.logger.debug("Failed to emit heartbeat", exc_info=True)
-                stop_event.wait(heartbeat_seconds)  # Prefect's own loop sleeps in 1 s steps here
+                if wait_for_stop(stop_event, heartbeat_seconds):  # Prefect's own loop sleeps in 1 s steps
+                    return
 
         # As Prefect does: the thread sees the caller's settings context.
         thread = threading.Thread(target=contextvars.copy_context().run, args=(heartbeat_loop,), daemon=True)

@@ -27,8 +27,17 @@ import yaml
 # Imported before the server is up, so that the time goes by while it starts: what `prefect deploy`
 # loads on first use, what the flows import when it loads them, and the blocks' modules.
 import duckdb  # noqa: F401
-import prefect.cli.deploy._commands  # noqa: F401
-import prefect.cli.deploy._core  # noqa: F401  (imported inside the `deploy` command)
+
+try:  # Prefect's private modules: present in the Prefect the lab locks (requirements.lock)
+    import prefect.cli.deploy._commands  # noqa: F401
+    import prefect.cli.deploy._core  # noqa: F401  (imported inside the `deploy` command)
+except ImportError as error:
+    from importlib.metadata import version
+
+    sys.exit(
+        f"setup: prefect {version('prefect')} has no {error.name} (written for the locked prefect 3.9.1): "
+        "install requirements.lock (./lab up does) or update workshop_lab/stack/setup_lab.py"
+    )
 import prefect_dask  # noqa: F401
 import prefect_slack.messages  # noqa: F401
 from prefect.cli import app as prefect_cli
