@@ -79,6 +79,14 @@ def test_dotenv_is_read_the_way_compose_reads_it(tmp_path, line, expected, rule)
     assert read_dotenv(dotenv) == {name: expected}, rule
 
 
+def test_dotenv_expands_variables_except_in_single_quotes(tmp_path):
+    """Compose interpolates ${NAME} in unquoted and double-quoted values, not in single-quoted ones."""
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("SNOWFLAKE_USER=learner\nSNOWFLAKE_DATABASE=\"${SNOWFLAKE_USER}_db\"\nSNOWFLAKE_PASSWORD='${SNOWFLAKE_USER}'\n")
+    values = read_dotenv(dotenv)
+    assert values["SNOWFLAKE_DATABASE"] == "learner_db" and values["SNOWFLAKE_PASSWORD"] == "${SNOWFLAKE_USER}"
+
+
 def test_an_empty_setting_takes_its_default_as_compose_does(tmp_path):
     """docker-compose.yml reads every setting as ${NAME:-default}, which takes the default for an
     empty value as for an unset one: `SNOWFLAKE_SCHEMA=` in .env (or the environment) is ANALYTICS."""
