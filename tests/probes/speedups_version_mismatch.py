@@ -2,7 +2,7 @@
 not the ones the speed-ups were written for. Arguments `distribution=version` (e.g.
 `prefect=3.10.0`) make `importlib.metadata.version` report those; the probe then imports every
 module a speed-up patches (`--threads`: each from its own thread, all at once, as a Dask worker's
-threads may; with wrapt 2.5.2's finder this can hang: see docs/prefect-speedups.md) and prints, as JSON, every attribute that carries the patch mark."""
+threads may; wrapt 2.5.2's finder hung here: see docs/prefect-speedups.md) and prints, as JSON, every attribute that carries the patch mark."""
 
 import importlib
 import importlib.metadata

@@ -13,7 +13,7 @@
 What each changes, where, and what it gains: docs/prefect-speedups.md.
 
 A `.pth` line in the lab's venvs imports this module (`./lab` writes it; so does the image). It
-registers wrapt's post-import hooks and nothing else: each patch is applied right after Prefect's
+installs an import hook (`_PatchAfterImport`) and nothing else: each patch is applied right after Prefect's
 own module loads, so plain Python start-up imports no Prefect. The patches are applied only on the
 versions they were written for (`WRITTEN_FOR`); on any other, none is applied and the process says
 so once on stderr. A patch that fails to apply is undone (Prefect's own code runs there) with a line
@@ -26,6 +26,8 @@ on stderr: a speed-up must never break Prefect. Switches:
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.machinery
 import os
 import sys
 import threading
@@ -143,7 +145,7 @@ def _undo(entries: list[tuple[object, str, object, object]]) -> None:
 
 
 def apply(target: str, module) -> None:
-    """Apply the patch for `target` to its freshly loaded module (wrapt calls this)."""
+    """Apply the patch for `target` to its freshly loaded module (the import hook calls this)."""
     mismatch = version_mismatch()
     if mismatch:
         _skip_for_version(mismatch)
@@ -186,24 +188,51 @@ def describe(environ: Mapping[str, str] | None = None) -> str:
     )
 
 
-def _hook(module) -> None:
-    apply(module.__name__, module)
+class _PatchAfterImport(importlib.abc.MetaPathFinder):
+    """Lets each target module load as usual, then patches it, once, in the importing thread.
+
+    Kept here rather than wrapt's post-import hooks: wrapt 2.5.2's finder calls
+    `importlib.util.find_spec(name)`, which waits for the parent package's import lock while the
+    import system holds the child module's, so a process whose threads import Prefect's modules for
+    the first time at once can hang (reproduced: tests/probes/speedups_version_mismatch.py
+    --threads). This finder stays in `sys.meta_path` (no removing and re-inserting itself, the race
+    of the one before it) and asks `PathFinder` directly, with the path it is given: no import lock
+    of its own, no recursion into the meta path.
+    """
+
+    def __init__(self, targets: set[str]) -> None:
+        self.pending = targets
+        self.lock = threading.Lock()
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname not in self.pending:
+            return None
+        with self.lock:  # one thread claims each target
+            if fullname not in self.pending:
+                return None
+            self.pending.discard(fullname)
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return None
+        exec_module = spec.loader.exec_module
+
+        def exec_and_patch(module) -> None:
+            exec_module(module)
+            apply(fullname, module)
+
+        spec.loader.exec_module = exec_and_patch  # this spec's own loader instance
+        return spec
 
 
 def install() -> None:
     if not enabled():
         return
-    try:
-        import wrapt
-    except ImportError as error:  # a venv not built from requirements.lock
-        if strict():
-            raise SpeedupError(f"{PREFIX}: wrapt is missing ({error}) [LAB_PREFECT_SPEEDUPS_STRICT=1]") from error
-        print(f"{PREFIX}: none applied, wrapt is not installed (silence: LAB_PREFECT_SPEEDUPS=0)", file=sys.stderr)
-        return
     for target in PATCHES:
-        # wrapt keeps a registry under its own lock and a finder that stays in sys.meta_path: the
-        # hook runs once, after the module's own code, in whichever thread imports it first.
-        wrapt.register_post_import_hook(_hook, target)
+        if target in sys.modules:
+            apply(target, sys.modules[target])
+    pending = set(PATCHES) - set(sys.modules)
+    if pending and not any(isinstance(finder, _PatchAfterImport) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _PatchAfterImport(pending))
 
 
 install()
