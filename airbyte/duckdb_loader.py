@@ -42,11 +42,20 @@ RECORD_PREFIX = b'{"type":"RECORD"'
 # How each JSON-schema type lands in DuckDB: PyAirbyte's own mapping (airbyte/types.py), so the raw
 # tables are the same whichever loader made them.
 AIRBYTE_TYPES = {
-    "timestamp_with_timezone": "TIMESTAMP", "timestamp_without_timezone": "TIMESTAMP",
-    "time_with_timezone": "TIME", "time_without_timezone": "TIME", "date": "DATE",
+    "timestamp_with_timezone": "TIMESTAMP",
+    "timestamp_without_timezone": "TIMESTAMP",
+    "time_with_timezone": "TIME",
+    "time_without_timezone": "TIME",
+    "date": "DATE",
 }
-JSON_TYPES = {"string": "VARCHAR", "integer": "BIGINT", "number": "DECIMAL(38,9)", "boolean": "BOOLEAN",
-              "object": "JSON", "array": "JSON"}
+JSON_TYPES = {
+    "string": "VARCHAR",
+    "integer": "BIGINT",
+    "number": "DECIMAL(38,9)",
+    "boolean": "BOOLEAN",
+    "object": "JSON",
+    "array": "JSON",
+}
 META_COLUMNS = {"_airbyte_raw_id": "VARCHAR", "_airbyte_extracted_at": "TIMESTAMP", "_airbyte_meta": "JSON"}
 
 
@@ -69,20 +78,24 @@ def column_type(prop: dict) -> str:
 @dataclass
 class StreamPlan:
     name: str
-    columns: dict[str, str]          # property -> DuckDB type
+    columns: dict[str, str]  # property -> DuckDB type
     primary_key: list[str]
     cursor_field: list[str]
 
     @classmethod
-    def from_catalog(cls, catalog_stream: dict, sync: dict) -> "StreamPlan":
+    def from_catalog(cls, catalog_stream: dict, sync: dict) -> StreamPlan:
         properties = catalog_stream["json_schema"].get("properties", {})
         primary_key = sync.get("primary_key")
         primary_key = [primary_key] if isinstance(primary_key, str) else list(primary_key or [])
         if not primary_key and catalog_stream.get("source_defined_primary_key"):
             primary_key = [path[0] for path in catalog_stream["source_defined_primary_key"]]
         cursor = sync.get("cursor_field") or catalog_stream.get("default_cursor_field") or []
-        return cls(catalog_stream["name"], {name: column_type(prop) for name, prop in properties.items()},
-                   primary_key, [cursor] if isinstance(cursor, str) else list(cursor))
+        return cls(
+            catalog_stream["name"],
+            {name: column_type(prop) for name, prop in properties.items()},
+            primary_key,
+            [cursor] if isinstance(cursor, str) else list(cursor),
+        )
 
 
 def configured_catalog(plans: list[StreamPlan], catalog: dict, full_refresh: bool) -> dict:
@@ -90,13 +103,15 @@ def configured_catalog(plans: list[StreamPlan], catalog: dict, full_refresh: boo
     streams = []
     for plan in plans:
         incremental = not full_refresh and "incremental" in by_name[plan.name].get("supported_sync_modes", [])
-        streams.append({
-            "stream": by_name[plan.name],
-            "sync_mode": "incremental" if incremental else "full_refresh",
-            "cursor_field": plan.cursor_field,
-            "destination_sync_mode": "append_dedup" if plan.primary_key else "append",
-            "primary_key": [[key] for key in plan.primary_key],
-        })
+        streams.append(
+            {
+                "stream": by_name[plan.name],
+                "sync_mode": "incremental" if incremental else "full_refresh",
+                "cursor_field": plan.cursor_field,
+                "destination_sync_mode": "append_dedup" if plan.primary_key else "append",
+                "primary_key": [[key] for key in plan.primary_key],
+            }
+        )
     return {"streams": streams}
 
 
@@ -109,7 +124,7 @@ class SyncResult:
     emitted: dict[str, int] = field(default_factory=dict)
     chunks: int = 0
     connector_seconds: float = 0.0
-    load_wait_seconds: float = 0.0   # after the connector ended, waiting for the last chunk's merge
+    load_wait_seconds: float = 0.0  # after the connector ended, waiting for the last chunk's merge
 
 
 class RawTables:
@@ -119,8 +134,10 @@ class RawTables:
         import duckdb
 
         if db_path.stem == schema:  # DuckDB names the file's catalog after it: `raw.x` would be ambiguous
-            raise ValueError(f"the raw file may not be called {db_path.name} (its schema is {schema!r}): "
-                             f"DuckDB could not tell the file from the schema. Use another name, e.g. airbyte_{db_path.name}")
+            raise ValueError(
+                f"the raw file may not be called {db_path.name} (its schema is {schema!r}): "
+                f"DuckDB could not tell the file from the schema. Use another name, e.g. airbyte_{db_path.name}"
+            )
         self.schema, self.source_name, self.plans = schema, source_name, plans
         self.con = duckdb.connect(str(db_path))
         for key, value in DUCKDB_SETTINGS.items():
@@ -128,11 +145,15 @@ class RawTables:
         self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {q(schema)}")
         self.con.execute(
             f"CREATE TABLE IF NOT EXISTS {q(schema)}._airbyte_state (source_name VARCHAR, stream_name VARCHAR, "
-            "table_name VARCHAR PRIMARY KEY, state_json VARCHAR, last_updated TIMESTAMP WITH TIME ZONE)")
+            "table_name VARCHAR PRIMARY KEY, state_json VARCHAR, last_updated TIMESTAMP WITH TIME ZONE)"
+        )
         for plan in plans:
             columns = {**plan.columns, **META_COLUMNS}
-            self.con.execute(f"CREATE TABLE IF NOT EXISTS {self.table(plan)} ("
-                             + ", ".join(f"{q(c)} {t}" for c, t in columns.items()) + ")")
+            self.con.execute(
+                f"CREATE TABLE IF NOT EXISTS {self.table(plan)} ("
+                + ", ".join(f"{q(c)} {t}" for c, t in columns.items())
+                + ")"
+            )
 
     def table(self, plan: StreamPlan) -> str:
         return f"{q(self.schema)}.{q(plan.name)}"
@@ -140,17 +161,26 @@ class RawTables:
     def saved_state(self) -> list[dict]:
         """The connector's last committed state for each planned stream, as the protocol wants it."""
         names = [plan.name for plan in self.plans]
-        rows = self.con.execute(f"SELECT state_json FROM {q(self.schema)}._airbyte_state "
-                                "WHERE source_name = ? AND list_contains(?, stream_name)",
-                                [self.source_name, names]).fetchall()
+        rows = self.con.execute(
+            f"SELECT state_json FROM {q(self.schema)}._airbyte_state "
+            "WHERE source_name = ? AND list_contains(?, stream_name)",
+            [self.source_name, names],
+        ).fetchall()
         states = []
         for (state_json,) in rows:
             state = json.loads(state_json)
             stream = state.get("stream") or {}
             if state.get("type") == "STREAM" and stream.get("stream_descriptor"):
                 # Only what the protocol defines (PyAirbyte's rows carry extra fields).
-                states.append({"type": "STREAM", "stream": {"stream_descriptor": stream["stream_descriptor"],
-                                                            "stream_state": stream.get("stream_state")}})
+                states.append(
+                    {
+                        "type": "STREAM",
+                        "stream": {
+                            "stream_descriptor": stream["stream_descriptor"],
+                            "stream_state": stream.get("stream_state"),
+                        },
+                    }
+                )
         return states
 
     def merge_chunk(self, chunk: Path, states: dict[str, dict]) -> dict[str, int]:
@@ -162,7 +192,9 @@ class RawTables:
                 "CREATE OR REPLACE TEMP TABLE _chunk AS SELECT row_number() OVER () AS _line, record.stream AS stream, "
                 "record.data AS data, record.emitted_at AS emitted_at FROM read_ndjson(?, columns = "
                 "{'type': 'VARCHAR', 'record': 'STRUCT(stream VARCHAR, data JSON, emitted_at BIGINT)'}) "
-                "WHERE type = 'RECORD'", [str(chunk)])
+                "WHERE type = 'RECORD'",
+                [str(chunk)],
+            )
             counts = dict(con.execute("SELECT stream, count(*) FROM _chunk GROUP BY stream").fetchall())
             unplanned = sorted(set(counts) - {plan.name for plan in self.plans})
             if unplanned:
@@ -171,8 +203,10 @@ class RawTables:
                 if counts.get(plan.name):
                     self._merge_stream(plan)
             for name, state in states.items():
-                con.execute(f"INSERT OR REPLACE INTO {q(self.schema)}._airbyte_state VALUES (?, ?, ?, ?, now())",
-                            [self.source_name, name, name, json.dumps(state)])
+                con.execute(
+                    f"INSERT OR REPLACE INTO {q(self.schema)}._airbyte_state VALUES (?, ?, ?, ?, now())",
+                    [self.source_name, name, name, json.dumps(state)],
+                )
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -185,12 +219,20 @@ class RawTables:
         paths = [f'$."{c}"' for c in columns]
         # A value that does not fit its column's type becomes NULL, and the record says so in
         # _airbyte_meta the way Airbyte's destinations do: {"changes": [{"field", "change": "NULLED", ...}]}.
-        nulled = ", ".join(f"CASE WHEN given[{i}] IS NOT NULL AND r.{q(c)} IS NULL THEN '{c.replace(chr(39), chr(39) * 2)}' END"
-                           for i, c in enumerate(columns, start=1))
+        nulled = ", ".join(
+            f"CASE WHEN given[{i}] IS NOT NULL AND r.{q(c)} IS NULL THEN '{c.replace(chr(39), chr(39) * 2)}' END"
+            for i, c in enumerate(columns, start=1)
+        )
         keys = ", ".join(q(k) for k in plan.primary_key)
         # The newest version of each key in this chunk (a null key is never folded into another).
-        newest = (f"QUALIFY ({' OR '.join(f'{q(k)} IS NULL' for k in plan.primary_key)}) OR "
-                  f"row_number() OVER (PARTITION BY {keys} ORDER BY _line DESC) = 1") if plan.primary_key else ""
+        newest = (
+            (
+                f"QUALIFY ({' OR '.join(f'{q(k)} IS NULL' for k in plan.primary_key)}) OR "
+                f"row_number() OVER (PARTITION BY {keys} ORDER BY _line DESC) = 1"
+            )
+            if plan.primary_key
+            else ""
+        )
         self.con.execute(
             "CREATE OR REPLACE TEMP TABLE _new AS SELECT * EXCLUDE (_line) FROM ("
             " SELECT unnest(r), _line, uuidv7()::VARCHAR AS _airbyte_raw_id,"
@@ -200,7 +242,9 @@ class RawTables:
             " FROM (SELECT *, list_filter([" + nulled + "], f -> f IS NOT NULL) AS nulled FROM ("
             "  SELECT _line, emitted_at, json_transform(data, ?) AS r, json_extract_string(data, ?) AS given"
             "  FROM _chunk WHERE stream = ?))"
-            f") {newest}", [structure, paths, plan.name])
+            f") {newest}",
+            [structure, paths, plan.name],
+        )
         if plan.primary_key:
             match = " AND ".join(f"t.{q(k)} = n.{q(k)}" for k in plan.primary_key)
             self.con.execute(f"DELETE FROM {self.table(plan)} t USING _new n WHERE {match}")
@@ -210,8 +254,9 @@ class RawTables:
         self.con.close()
 
 
-def run_connector(executable: Path, config: dict, catalog: dict, state: list[dict], raw: RawTables,
-                  staging_dir: Path, log=print) -> SyncResult:
+def run_connector(
+    executable: Path, config: dict, catalog: dict, state: list[dict], raw: RawTables, staging_dir: Path, log=print
+) -> SyncResult:
     """Run `<connector> read`, merging its records chunk by chunk while it runs."""
     result = SyncResult()
     staging_dir.mkdir(parents=True, exist_ok=True)
@@ -222,7 +267,7 @@ def run_connector(executable: Path, config: dict, catalog: dict, state: list[dic
     if state:
         command += ["--state", str(work / "state.json")]
 
-    chunks: queue.Queue = queue.Queue(maxsize=2)   # at most ~3 chunk files on disk at once
+    chunks: queue.Queue = queue.Queue(maxsize=2)  # at most ~3 chunk files on disk at once
     load_error: list[BaseException] = []
 
     def loader() -> None:
@@ -233,7 +278,10 @@ def run_connector(executable: Path, config: dict, catalog: dict, state: list[dic
                     for stream, n in raw.merge_chunk(path, states).items():
                         result.emitted[stream] = result.emitted.get(stream, 0) + n
                     result.chunks += 1
-                    log(f"loaded chunk {result.chunks}: " + (", ".join(f"{s} {n}" for s, n in sorted(result.emitted.items())) or "no records"))
+                    log(
+                        f"loaded chunk {result.chunks}: "
+                        + (", ".join(f"{s} {n}" for s, n in sorted(result.emitted.items())) or "no records")
+                    )
             except BaseException as error:  # noqa: BLE001 (handed to the main thread)
                 load_error.append(error)
             finally:
@@ -245,8 +293,9 @@ def run_connector(executable: Path, config: dict, catalog: dict, state: list[dic
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=work)
     stderr_tail: list[str] = []
-    stderr_thread = threading.Thread(target=lambda: stderr_tail.extend(
-        line.decode(errors="replace") for line in process.stderr), daemon=True)
+    stderr_thread = threading.Thread(
+        target=lambda: stderr_tail.extend(line.decode(errors="replace") for line in process.stderr), daemon=True
+    )
     stderr_thread.start()
     try:
         chunk_no, lines, pending_states = 0, 0, {}
@@ -271,7 +320,9 @@ def run_connector(executable: Path, config: dict, catalog: dict, state: list[dic
                 log(f"{message['log']['level']} {message['log']['message']}")
             elif kind == "TRACE" and message["trace"].get("type") == "ERROR":
                 error = message["trace"]["error"]
-                errors.append(" / ".join(filter(None, [error.get("message"), error.get("internal_message")])) or "unknown error")
+                errors.append(
+                    " / ".join(filter(None, [error.get("message"), error.get("internal_message")])) or "unknown error"
+                )
                 log(f"ERROR {errors[-1]}")
         out.close()
         if not load_error:
@@ -297,6 +348,8 @@ def run_connector(executable: Path, config: dict, catalog: dict, state: list[dic
         raise load_error[0]
     if process.returncode != 0 or errors:
         detail = "; ".join(errors) or "".join(stderr_tail[-20:]).strip() or "no message"
-        raise ConnectorFailed(f"{executable.name} exited with code {process.returncode}: {detail}. "
-                              "The records and state of the chunks loaded before it are kept.")
+        raise ConnectorFailed(
+            f"{executable.name} exited with code {process.returncode}: {detail}. "
+            "The records and state of the chunks loaded before it are kept."
+        )
     return result

@@ -74,13 +74,21 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--streams", default="", help="comma-separated (default: all in the yaml)")
     parser.add_argument("--full-refresh", action="store_true", help="ignore the saved state")
     parser.add_argument("--inject-bad-records", type=int, default=0)
-    parser.add_argument("--capture-metadata", action="store_true",
-                        help="ask the installed connector for its spec and catalog, save them, and exit")
-    parser.add_argument("--loader", choices=["direct", "pyairbyte"], default="direct",
-                        help="duckdb target: the connector straight into DuckDB (default, duckdb_loader.py) "
-                             "or PyAirbyte's DuckDB cache (slower; kept to compare). Snowflake always uses PyAirbyte.")
-    parser.add_argument("--live-metadata", action="store_true",
-                        help="ignore the saved spec and catalog: ask the connector (slower)")
+    parser.add_argument(
+        "--capture-metadata",
+        action="store_true",
+        help="ask the installed connector for its spec and catalog, save them, and exit",
+    )
+    parser.add_argument(
+        "--loader",
+        choices=["direct", "pyairbyte"],
+        default="direct",
+        help="duckdb target: the connector straight into DuckDB (default, duckdb_loader.py) "
+        "or PyAirbyte's DuckDB cache (slower; kept to compare). Snowflake always uses PyAirbyte.",
+    )
+    parser.add_argument(
+        "--live-metadata", action="store_true", help="ignore the saved spec and catalog: ask the connector (slower)"
+    )
     return parser.parse_args(argv)
 
 
@@ -114,15 +122,18 @@ def make_cache(args: argparse.Namespace):
         if missing:
             raise SystemExit(f"target snowflake needs {', '.join(missing)} in .env (see .env.example)")
         config = {key: os.environ[var] for key, var in spec["config_from_env"].items()}
-        return SnowflakeCache(schema_name=spec["schema"], cache_dir=Path(tempfile.mkdtemp(prefix="airbyte-staging-")), **config)
+        return SnowflakeCache(
+            schema_name=spec["schema"], cache_dir=Path(tempfile.mkdtemp(prefix="airbyte-staging-")), **config
+        )
     if args.raw_db is None:
         raise SystemExit("--raw-db is required for target duckdb")
     args.raw_db.parent.mkdir(parents=True, exist_ok=True)
     spec = yaml.safe_load((HERE / "destination-duckdb.yaml").read_text())
     # PyAirbyte stages batches in files under cache_dir before loading them: beside the raw file,
     # never the working directory (a flow's is flows/, read-only in Docker).
-    return ab.DuckDBCache(db_path=str(args.raw_db), schema_name=spec["schema"],
-                          cache_dir=args.raw_db.parent / "airbyte-staging")
+    return ab.DuckDBCache(
+        db_path=str(args.raw_db), schema_name=spec["schema"], cache_dir=args.raw_db.parent / "airbyte-staging"
+    )
 
 
 class Sql:
@@ -146,8 +157,14 @@ class Sql:
         return rows[0][0] if rows else None
 
     def table_exists(self, schema: str, table: str) -> bool:
-        return bool(self.scalar("select count(*) from information_schema.tables where lower(table_schema) = lower(:s) "
-                                "and lower(table_name) = lower(:t)", s=schema, t=table))
+        return bool(
+            self.scalar(
+                "select count(*) from information_schema.tables where lower(table_schema) = lower(:s) "
+                "and lower(table_name) = lower(:t)",
+                s=schema,
+                t=table,
+            )
+        )
 
     def new_raw_id(self) -> str:
         """An id for a record version this script writes: time-ordered like the loader's (uuidv7) on DuckDB."""
@@ -184,8 +201,9 @@ def rows_loaded_since(sql: Sql, schema: str, streams: list[str], before: dict[st
         if since is None:
             loaded[stream] = sql.scalar(f"select count(*) from {schema}.{stream}")
         else:
-            loaded[stream] = sql.scalar(f"select count(*) from {schema}.{stream} where _airbyte_extracted_at > :since",
-                                        since=since)
+            loaded[stream] = sql.scalar(
+                f"select count(*) from {schema}.{stream} where _airbyte_extracted_at > :since", since=since
+            )
     return loaded
 
 
@@ -203,8 +221,10 @@ def inject_faults(sql: Sql, schema: str, how_many: int, before: dict[str, dict],
     if how_many == 0:
         return {"requested": 0, "faults": [], "not_injected": {}, "message": None}
     faults = [fault for fault in FAULTS if fault[0] in before]
-    sql.rows(f"create table if not exists {schema}._lab_injected_faults "
-             "(stream varchar, raw_id varchar, fault varchar, injected_at timestamp default current_timestamp)")
+    sql.rows(
+        f"create table if not exists {schema}._lab_injected_faults "
+        "(stream varchar, raw_id varchar, fault varchar, injected_at timestamp default current_timestamp)"
+    )
     injected, short = [], {}
     for n in range(how_many if faults else 0):
         stream, assignment, fault = faults[n % len(faults)]
@@ -213,9 +233,12 @@ def inject_faults(sql: Sql, schema: str, how_many: int, before: dict[str, dict],
             continue
         since = before[stream]["latest_extracted_at"]
         fresh = "1" if since is None else "case when _airbyte_extracted_at > :since then 1 else 0 end"
-        row = sql.rows(f"select _airbyte_raw_id, {fresh} from {schema}.{stream} "
-                       f"where _airbyte_raw_id not in (select raw_id from {schema}._lab_injected_faults) "
-                       f"order by 2 desc, _airbyte_raw_id limit 1", **({} if since is None else {"since": since}))
+        row = sql.rows(
+            f"select _airbyte_raw_id, {fresh} from {schema}.{stream} "
+            f"where _airbyte_raw_id not in (select raw_id from {schema}._lab_injected_faults) "
+            f"order by 2 desc, _airbyte_raw_id limit 1",
+            **({} if since is None else {"since": since}),
+        )
         if not row:
             short[stream] = 1
             continue
@@ -225,23 +248,39 @@ def inject_faults(sql: Sql, schema: str, how_many: int, before: dict[str, dict],
             new_id = raw_id
         else:
             new_id = sql.new_raw_id()
-            sql.rows(f"update {schema}.{stream} set {assignment}, _airbyte_raw_id = :new_id, "
-                     "_airbyte_extracted_at = current_timestamp where _airbyte_raw_id = :raw_id", raw_id=raw_id, new_id=new_id)
-        sql.rows(f"insert into {schema}._lab_injected_faults (stream, raw_id, fault) values (:s, :r, :f)",
-                 s=stream, r=new_id, f=fault)
+            sql.rows(
+                f"update {schema}.{stream} set {assignment}, _airbyte_raw_id = :new_id, "
+                "_airbyte_extracted_at = current_timestamp where _airbyte_raw_id = :raw_id",
+                raw_id=raw_id,
+                new_id=new_id,
+            )
+        sql.rows(
+            f"insert into {schema}._lab_injected_faults (stream, raw_id, fault) values (:s, :r, :f)",
+            s=stream,
+            r=new_id,
+            f=fault,
+        )
         injected.append({"stream": stream, "raw_id": new_id, "fault": fault, "new_version": not loaded_this_run})
     sql.commit()
-    return {"requested": how_many, "faults": injected, "not_injected": short,
-            "message": injection_message(how_many, injected, short, loaded, list(before))}
+    return {
+        "requested": how_many,
+        "faults": injected,
+        "not_injected": short,
+        "message": injection_message(how_many, injected, short, loaded, list(before)),
+    }
 
 
-def injection_message(requested: int, injected: list[dict], short: dict[str, int], loaded: dict[str, int],
-                      streams: list[str]) -> str:
+def injection_message(
+    requested: int, injected: list[dict], short: dict[str, int], loaded: dict[str, int], streams: list[str]
+) -> str:
     """One line on what --inject-bad-records did: into which records, and why fewer, if fewer."""
     head = f"inject_bad_records={requested}: "
     if not any(fault[0] in streams for fault in FAULTS):
         made_for = " and ".join(sorted({fault[0] for fault in FAULTS}))
-        return head + f"nothing injected: the faults are made for {made_for}, and this run synced only {', '.join(streams)}"
+        return (
+            head
+            + f"nothing injected: the faults are made for {made_for}, and this run synced only {', '.join(streams)}"
+        )
     per_stream: dict[str, int] = {}
     for fault in injected:
         per_stream[fault["stream"]] = per_stream.get(fault["stream"], 0) + 1
@@ -256,20 +295,28 @@ def injection_message(requested: int, injected: list[dict], short: dict[str, int
     elif not resent:
         message = head + f"corrupted {records(fresh)} this run loaded"
     elif not fresh:
-        why = ("this run loaded nothing new (an incremental sync reads only what changed since the saved state)"
-               if not any(loaded.values()) else "this run loaded no new " + " or ".join(sorted(per_stream)))
-        message = head + f"{why}, so {records(resent)} loaded earlier {'was' if resent == 1 else 'were'} re-sent as corrupted new versions"
+        why = (
+            "this run loaded nothing new (an incremental sync reads only what changed since the saved state)"
+            if not any(loaded.values())
+            else "this run loaded no new " + " or ".join(sorted(per_stream))
+        )
+        message = (
+            head
+            + f"{why}, so {records(resent)} loaded earlier {'was' if resent == 1 else 'were'} re-sent as corrupted new versions"
+        )
     else:
-        message = head + (f"corrupted {records(fresh)} this run loaded and, as it loaded too few, re-sent "
-                          f"{records(resent)} loaded earlier as corrupted new versions")
+        message = head + (
+            f"corrupted {records(fresh)} this run loaded and, as it loaded too few, re-sent "
+            f"{records(resent)} loaded earlier as corrupted new versions"
+        )
     if per_stream:
         message += " (" + ", ".join(f"{stream} {n}" for stream, n in per_stream.items()) + ")"
     if resent:
         message += "; they replace the good versions until a full_refresh=true run re-sends those"
     if short:
-        message += (f". Only {len(injected)} of the {requested} could be injected: "
-                    + ", ".join(f"{stream} has no record left that is not corrupted already ({n} short)"
-                                for stream, n in short.items()))
+        message += f". Only {len(injected)} of the {requested} could be injected: " + ", ".join(
+            f"{stream} has no record left that is not corrupted already ({n} short)" for stream, n in short.items()
+        )
     return message
 
 
@@ -281,15 +328,18 @@ def connector_metadata(metadata_file: Path, executable: Path, config: dict, live
         installed = connector_version(saved["connector"])
         if saved.get("connector_version") == installed:
             return saved["spec"], saved["catalog"]
-        print(f"{metadata_file.name} is for version {saved.get('connector_version')}, the installed connector is "
-              f"{installed}: asking the connector (run --capture-metadata to refresh)")
+        print(
+            f"{metadata_file.name} is for version {saved.get('connector_version')}, the installed connector is "
+            f"{installed}: asking the connector (run --capture-metadata to refresh)"
+        )
     import subprocess
 
     def ask(*command: str) -> dict:
         with tempfile.TemporaryDirectory() as tmp:
             (Path(tmp) / "config.json").write_text(json.dumps(config))
-            out = subprocess.run([str(executable), *command], capture_output=True, text=True, cwd=tmp,
-                                 check=False).stdout
+            out = subprocess.run(
+                [str(executable), *command], capture_output=True, text=True, cwd=tmp, check=False
+            ).stdout
         for line in out.splitlines():
             message = json.loads(line) if line.startswith("{") else {}
             if message.get("type") in ("SPEC", "CATALOG"):
@@ -306,12 +356,15 @@ def check_config(spec: dict, config: dict, name: str) -> None:
     errors = sorted(jsonschema.Draft7Validator(spec["connectionSpecification"]).iter_errors(config), key=str)
     if errors:
         problems = "; ".join(f"{'.'.join(map(str, e.path)) or 'config'}: {e.message}" for e in errors)
-        raise SystemExit(f"{name}'s config is invalid ({problems}): fix airbyte/{name.removeprefix('source-')}.yaml "
-                         "or the parameters")
+        raise SystemExit(
+            f"{name}'s config is invalid ({problems}): fix airbyte/{name.removeprefix('source-')}.yaml "
+            "or the parameters"
+        )
 
 
-def main_direct(args: argparse.Namespace, source_spec: dict, streams: list[str], config: dict,
-                executable: Path) -> dict:
+def main_direct(
+    args: argparse.Namespace, source_spec: dict, streams: list[str], config: dict, executable: Path
+) -> dict:
     """Target duckdb, default loader: the connector straight into DuckDB (duckdb_loader.py)."""
     from duckdb_loader import RawTables, StreamPlan, configured_catalog, run_connector
 
@@ -332,23 +385,43 @@ def main_direct(args: argparse.Namespace, source_spec: dict, streams: list[str],
         sql = Sql(raw.con, duckdb=True)
         before = raw_counts(sql, schema, streams)
         state = [] if args.full_refresh else raw.saved_state()
-        print(f"syncing {', '.join(streams)} from {source_spec['connector']} "
-              f"({'full refresh' if args.full_refresh or not state else 'incremental, from the saved state'})", flush=True)
-        sync = run_connector(executable, config, configured_catalog(plans, catalog, args.full_refresh), state, raw,
-                             args.raw_db.parent / "airbyte-staging", log=lambda line: print(line, flush=True))
+        print(
+            f"syncing {', '.join(streams)} from {source_spec['connector']} "
+            f"({'full refresh' if args.full_refresh or not state else 'incremental, from the saved state'})",
+            flush=True,
+        )
+        sync = run_connector(
+            executable,
+            config,
+            configured_catalog(plans, catalog, args.full_refresh),
+            state,
+            raw,
+            args.raw_db.parent / "airbyte-staging",
+            log=lambda line: print(line, flush=True),
+        )
         read_seconds = time.perf_counter() - started
         loaded = rows_loaded_since(sql, schema, streams, before)
         injection = inject_faults(sql, schema, args.inject_bad_records, before, loaded)
         after = raw_counts(sql, schema, streams)
     finally:
         raw.close()
-    return {"schema": schema, "emitted": sync.emitted, "loaded": loaded, "before": before, "after": after,
-            "injection": injection, "read_seconds": read_seconds, "loader": "direct",
-            "connector_seconds": round(sync.connector_seconds, 3), "load_wait_seconds": round(sync.load_wait_seconds, 3)}
+    return {
+        "schema": schema,
+        "emitted": sync.emitted,
+        "loaded": loaded,
+        "before": before,
+        "after": after,
+        "injection": injection,
+        "read_seconds": read_seconds,
+        "loader": "direct",
+        "connector_seconds": round(sync.connector_seconds, 3),
+        "load_wait_seconds": round(sync.load_wait_seconds, 3),
+    }
 
 
-def main_pyairbyte(args: argparse.Namespace, source_spec: dict, streams: list[str], config: dict,
-                   executable: Path) -> dict:
+def main_pyairbyte(
+    args: argparse.Namespace, source_spec: dict, streams: list[str], config: dict, executable: Path
+) -> dict:
     """PyAirbyte's cache: Snowflake, or DuckDB with --loader pyairbyte."""
     started = time.perf_counter()
     source = pyairbyte_source(source_spec, config, executable)
@@ -372,8 +445,16 @@ def main_pyairbyte(args: argparse.Namespace, source_spec: dict, streams: list[st
         loaded = rows_loaded_since(sql, schema, streams, before)
         injection = inject_faults(sql, schema, args.inject_bad_records, before, loaded)
         after = raw_counts(sql, schema, streams)
-    return {"schema": schema, "emitted": emitted, "loaded": loaded, "before": before, "after": after,
-            "injection": injection, "read_seconds": read_seconds, "loader": "pyairbyte"}
+    return {
+        "schema": schema,
+        "emitted": emitted,
+        "loaded": loaded,
+        "before": before,
+        "after": after,
+        "injection": injection,
+        "read_seconds": read_seconds,
+        "loader": "pyairbyte",
+    }
 
 
 def pyairbyte_source(source_spec: dict, config: dict, executable: Path):
@@ -382,9 +463,11 @@ def pyairbyte_source(source_spec: dict, config: dict, executable: Path):
 
         ab.get_source  # noqa: B018 (without PyAirbyte, `airbyte` is this folder, as a namespace package)
     except (ImportError, AttributeError):
-        raise SystemExit("PyAirbyte is not installed in the lab's Airbyte environment; the Snowflake target and "
-                         "--loader pyairbyte need it. Set LAB_WITH_PYAIRBYTE=1 in .env, then run ./lab up "
-                         "(Docker: docker compose build).") from None
+        raise SystemExit(
+            "PyAirbyte is not installed in the lab's Airbyte environment; the Snowflake target and "
+            "--loader pyairbyte need it. Set LAB_WITH_PYAIRBYTE=1 in .env, then run ./lab up "
+            "(Docker: docker compose build)."
+        ) from None
 
     return ab.get_source(source_spec["connector"], config=config, local_executable=str(executable))
 
@@ -404,8 +487,10 @@ def main(argv: list[str]) -> int:
     # The connector was installed next to this interpreter at build time (airbyte/requirements.lock).
     executable = Path(sys.executable).with_name(source_spec["connector"])
     if not executable.exists():
-        raise SystemExit(f"{executable} is missing: the Airbyte environment is incomplete; "
-                         "delete .venv-airbyte/ and run ./lab up to rebuild it (in Docker: rebuild the lab image)")
+        raise SystemExit(
+            f"{executable} is missing: the Airbyte environment is incomplete; "
+            "delete .venv-airbyte/ and run ./lab up to rebuild it (in Docker: rebuild the lab image)"
+        )
     if args.capture_metadata:
         capture_metadata(source_spec, metadata_path(args.source), executable, config)
         return 0
@@ -424,8 +509,12 @@ def main(argv: list[str]) -> int:
         "read_seconds": round(run["read_seconds"], 3),
         **{key: run[key] for key in ("connector_seconds", "load_wait_seconds") if key in run},
         "streams": {
-            stream: {"emitted": emitted.get(stream, 0), "loaded": loaded[stream],
-                     "raw_rows_before": before[stream]["rows"], "raw_rows_after": after[stream]["rows"]}
+            stream: {
+                "emitted": emitted.get(stream, 0),
+                "loaded": loaded[stream],
+                "raw_rows_before": before[stream]["rows"],
+                "raw_rows_after": after[stream]["rows"],
+            }
             for stream in streams
         },
         "injection": run["injection"],

@@ -59,16 +59,33 @@ def main() -> None:
 
     home = Path(tempfile.mkdtemp(prefix="async-speedup-"))
     prefect_port, upstream_port = free_port(), free_port()
-    env = {**os.environ, "PREFECT_HOME": str(home / "prefect"), "PREFECT_API_URL": f"http://127.0.0.1:{prefect_port}/api",
-           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "LAB_UPSTREAM_URL": f"http://127.0.0.1:{upstream_port}",
-           "UPSTREAM_LATENCY_MS": str(args.latency_ms)}
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(home / "prefect"),
+        "PREFECT_API_URL": f"http://127.0.0.1:{prefect_port}/api",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "LAB_UPSTREAM_URL": f"http://127.0.0.1:{upstream_port}",
+        "UPSTREAM_LATENCY_MS": str(args.latency_ms),
+    }
     procs = []
-    for name, command in (("prefect-server", [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(prefect_port)]),
-                          ("upstream", [sys.executable, "-m", "workshop_lab.course_services.upstream", "--port", str(upstream_port)])):
+    for name, command in (
+        (
+            "prefect-server",
+            [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(prefect_port)],
+        ),
+        ("upstream", [sys.executable, "-m", "workshop_lab.course_services.upstream", "--port", str(upstream_port)]),
+    ):
         log = open(home / f"{name}.log", "w")
-        procs.append(subprocess.Popen(command, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+        procs.append(
+            subprocess.Popen(command, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        )
     try:
-        os.environ.update({k: env[k] for k in ("PREFECT_HOME", "PREFECT_API_URL", "PREFECT_SERVER_ANALYTICS_ENABLED", "LAB_UPSTREAM_URL")})
+        os.environ.update(
+            {
+                k: env[k]
+                for k in ("PREFECT_HOME", "PREFECT_API_URL", "PREFECT_SERVER_ANALYTICS_ENABLED", "LAB_UPSTREAM_URL")
+            }
+        )
         wait_for(f"{env['LAB_UPSTREAM_URL']}/health", "the upstream")
         wait_for(f"{env['PREFECT_API_URL']}/health", "the Prefect server", b"true")
         from prefect.flows import load_flow_from_entrypoint  # after PREFECT_API_URL is set
@@ -78,8 +95,11 @@ def main() -> None:
         results = []
         for round_number in range(args.rounds):
             results.append(asyncio.run(async_weather(latency_ms=args.latency_ms)))
-            print(f"round {round_number + 1}: one by one {results[-1]['sequential_s']:.2f} s, concurrent task runs "
-                  f"{results[-1]['concurrent_s']:.2f} s, inside one task {results[-1]['one_task_s']:.2f} s", flush=True)
+            print(
+                f"round {round_number + 1}: one by one {results[-1]['sequential_s']:.2f} s, concurrent task runs "
+                f"{results[-1]['concurrent_s']:.2f} s, inside one task {results[-1]['one_task_s']:.2f} s",
+                flush=True,
+            )
         sequential = statistics.median(r["sequential_s"] for r in results)
         concurrent = statistics.median(r["concurrent_s"] for r in results)
         one_task = statistics.median(r["one_task_s"] for r in results)
@@ -95,7 +115,10 @@ def main() -> None:
             "median_sequential_s": round(sequential, 3),
             "median_concurrent_s": round(concurrent, 3),
             "median_one_task_s": round(one_task, 3),
-            "floor_s": {"sequential": round(7 * args.latency_ms / 1000, 3), "concurrent": round(args.latency_ms / 1000, 3)},
+            "floor_s": {
+                "sequential": round(7 * args.latency_ms / 1000, 3),
+                "concurrent": round(args.latency_ms / 1000, 3),
+            },
             "speedup_concurrent_task_runs": round(sequential / concurrent, 2),
             "speedup_one_task": round(sequential / one_task, 2),
             "target": ">= 3 (module 06's recommended design for many small requests: gather inside one task)",

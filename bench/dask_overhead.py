@@ -39,8 +39,9 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from _common import free_port  # bench/ is on sys.path when a bench runs as a script
 
@@ -79,28 +80,67 @@ class Stack:
         self.procs: list[subprocess.Popen] = []
         prefect_port = free_port()
         self.api_url = f"http://127.0.0.1:{prefect_port}/api"
-        self.scheduler = f"tcp://127.0.0.1:{free_port()}"        # the lab's workers (its Prefect speed-ups on)
+        self.scheduler = f"tcp://127.0.0.1:{free_port()}"  # the lab's workers (its Prefect speed-ups on)
         self.stock_scheduler = f"tcp://127.0.0.1:{free_port()}"  # the same without them: stock Prefect
-        self.env = {**os.environ, "PREFECT_HOME": str(home / "prefect"), "PREFECT_API_URL": self.api_url,
-                    "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DASK_SCHEDULER_ADDRESS": self.scheduler,
-                    "PREFECT_LOCAL_STORAGE_PATH": str(home / "results")}
+        self.env = {
+            **os.environ,
+            "PREFECT_HOME": str(home / "prefect"),
+            "PREFECT_API_URL": self.api_url,
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "DASK_SCHEDULER_ADDRESS": self.scheduler,
+            "PREFECT_LOCAL_STORAGE_PATH": str(home / "results"),
+        }
         self.start([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(prefect_port)])
         # Lab: the lab's Dask worker settings (workshop_lab/stack/services.py). Stock: Prefect without the
         # lab's speed-ups (workshop_lab/prefect_speedups/__init__.py), Dask with its default tick and profiler.
         stock_env = {"LAB_PREFECT_SPEEDUPS": "0", "DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL": "20ms"}
         for scheduler, extra_env in ((self.scheduler, DASK_WORKER_ENV), (self.stock_scheduler, stock_env)):
-            self.start([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", scheduler.rsplit(":", 1)[1],
-                        "--dashboard-address", f"127.0.0.1:{free_port()}"])
+            self.start(
+                [
+                    str(BIN / "dask"),
+                    "scheduler",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    scheduler.rsplit(":", 1)[1],
+                    "--dashboard-address",
+                    f"127.0.0.1:{free_port()}",
+                ]
+            )
             # The lab's shape: 2 worker processes, 1 thread each, started outside flows/ (as in the lab).
             # Each in its own session: with Linux's autogroup scheduling (sched_autogroup_enabled=1),
             # a busy machine shares CPU per session, and two workers under one nanny (--nworkers 2)
             # would together get the share of one process: no parallel speedup, whatever Dask does.
             for _ in range(2):
-                self.start([str(BIN / "dask"), "worker", scheduler, "--nworkers", "1", "--nthreads", "1",
-                            "--host", "127.0.0.1", "--no-dashboard", "--local-directory", str(home / "dask")],
-                           extra_env)
-        os.environ.update({k: self.env[k] for k in ("PREFECT_HOME", "PREFECT_API_URL", "PREFECT_SERVER_ANALYTICS_ENABLED",
-                                                    "DASK_SCHEDULER_ADDRESS", "PREFECT_LOCAL_STORAGE_PATH")})
+                self.start(
+                    [
+                        str(BIN / "dask"),
+                        "worker",
+                        scheduler,
+                        "--nworkers",
+                        "1",
+                        "--nthreads",
+                        "1",
+                        "--host",
+                        "127.0.0.1",
+                        "--no-dashboard",
+                        "--local-directory",
+                        str(home / "dask"),
+                    ],
+                    extra_env,
+                )
+        os.environ.update(
+            {
+                k: self.env[k]
+                for k in (
+                    "PREFECT_HOME",
+                    "PREFECT_API_URL",
+                    "PREFECT_SERVER_ANALYTICS_ENABLED",
+                    "DASK_SCHEDULER_ADDRESS",
+                    "PREFECT_LOCAL_STORAGE_PATH",
+                )
+            }
+        )
         wait_for(lambda: prefect_healthy(self.api_url), "the Prefect server")
         from distributed import Client
 
@@ -113,8 +153,16 @@ class Stack:
 
     def start(self, command: list[str], extra_env: dict[str, str] | None = None) -> None:
         log = open(self.home / f"{Path(command[0]).name}-{command[1]}-{len(self.procs)}.log", "w")
-        self.procs.append(subprocess.Popen(command, env={**self.env, **(extra_env or {})}, cwd=self.home, stdout=log,
-                                           stderr=subprocess.STDOUT, start_new_session=True))
+        self.procs.append(
+            subprocess.Popen(
+                command,
+                env={**self.env, **(extra_env or {})},
+                cwd=self.home,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
 
     def stop(self) -> None:
         self.client.close()
@@ -139,7 +187,10 @@ def start_dask_profiler(dask_worker) -> bool:
 
     if "profile" in dask_worker.periodic_callbacks:
         return False
-    for name, callback, every_ms in (("profile", dask_worker.trigger_profile, 10), ("profile-cycle", dask_worker.cycle_profile, 1000)):
+    for name, callback, every_ms in (
+        ("profile", dask_worker.trigger_profile, 10),
+        ("profile-cycle", dask_worker.cycle_profile, 1000),
+    ):
         dask_worker.periodic_callbacks[name] = PeriodicCallback(callback, every_ms)
         dask_worker.periodic_callbacks[name].start()
     return True
@@ -166,8 +217,13 @@ def top_cprofile(profile: cProfile.Profile, limit: int = 25) -> list[dict[str, A
     total = stats.total_tt or 1.0
     rows = []
     for (filename, line, name), (_, _, _, cumulative, _) in stats.stats.items():  # type: ignore[attr-defined]
-        rows.append({"function": f"{Path(filename).parent.name}/{Path(filename).name}:{line}:{name}",
-                     "cumulative_s": round(cumulative, 3), "share": round(cumulative / total, 3)})
+        rows.append(
+            {
+                "function": f"{Path(filename).parent.name}/{Path(filename).name}:{line}:{name}",
+                "cumulative_s": round(cumulative, 3),
+                "share": round(cumulative / total, 3),
+            }
+        )
     return sorted(rows, key=lambda row: -row["cumulative_s"])[:limit]
 
 
@@ -202,10 +258,10 @@ def main() -> None:
     stack = Stack(home)
     try:
         # Import Prefect only now: it reads its settings (PREFECT_API_URL, ...) at import.
+        from distributed import Client
         from prefect import flow, task
         from prefect.cache_policies import NO_CACHE
         from prefect.flows import load_flow_from_entrypoint
-        from distributed import Client
         from prefect_dask import DaskTaskRunner, get_dask_client
 
         dask_crunch = load_flow_from_entrypoint(f"{FLOW_FILE}:dask_crunch")
@@ -265,12 +321,14 @@ def main() -> None:
 
         def without_lab_speedups(run: Callable[[], float]) -> Callable[[], float]:
             """Stock Prefect: the lab's speed-ups off in this process (and on the stock cluster's workers)."""
+
             def stock() -> float:
                 prefect_speedups.set_applied(False)
                 try:
                     return run()
                 finally:
                     prefect_speedups.set_applied(True)
+
             return stock
 
         def raw_dask() -> float:
@@ -316,8 +374,10 @@ def main() -> None:
         # Profiled runs of no-op task runs, stock Prefect and the lab's: flow process (cProfile) and
         # workers (Dask's sampling profiler).
         profiles = {}
-        for label, address, run in (("stock", stack.stock_scheduler, without_lab_speedups(lambda: stock_prefect_noops(args.noop_tasks, False))),
-                                    ("lab", stack.scheduler, lambda: prefect_noops(args.noop_tasks, False))):
+        for label, address, run in (
+            ("stock", stack.stock_scheduler, without_lab_speedups(lambda: stock_prefect_noops(args.noop_tasks, False))),
+            ("lab", stack.scheduler, lambda: prefect_noops(args.noop_tasks, False)),
+        ):
             with Client(address, timeout=60, set_as_default=False) as client:
                 # The lab's workers run without Dask's profiler (DASK_WORKER_ENV): on for this run only.
                 started_profiler = client.run(start_dask_profiler)
@@ -328,38 +388,53 @@ def main() -> None:
                 profile.disable()
                 worker_tree = client.profile(start=profiled_from)
                 client.run(stop_dask_profiler, started_profiler)
-            profiles[label] = {"flow_process_cprofile_top": top_cprofile(profile),
-                               "dask_workers_sampled_top": top_dask_profile(worker_tree)}
+            profiles[label] = {
+                "flow_process_cprofile_top": top_cprofile(profile),
+                "dask_workers_sampled_top": top_dask_profile(worker_tree),
+            }
 
         n = args.noop_tasks
         per_task_ms = {name: median[name] / n * 1000 for name in median if name.startswith("noop_")}
         report = {
             "benchmark": "dask_overhead",
             "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "load_average": os.getloadavg(),
-                        "sched_autogroup_enabled": autogroup()},
+            "machine": {
+                "python": platform.python_version(),
+                "cpus": os.cpu_count(),
+                "load_average": os.getloadavg(),
+                "sched_autogroup_enabled": autogroup(),
+            },
             "cluster": "dask scheduler + 2 workers x 1 thread, own Prefect server, all on this machine",
             "rounds": args.rounds,
             "samples_s": samples,
             "load_average_1min_before_each_sample": load,
             "median_s": {k: round(v, 3) for k, v in median.items()},
             "a_crunch": {
-                "chunks": args.chunks, "batches": batches,
-                "sequential_s": round(median["crunch_sequential"], 3), "dask_s": round(median["crunch_dask"], 3),
-                "speedup": round(median["crunch_sequential"] / median["crunch_dask"], 2), "target": ">= 1.5",
+                "chunks": args.chunks,
+                "batches": batches,
+                "sequential_s": round(median["crunch_sequential"], 3),
+                "dask_s": round(median["crunch_dask"], 3),
+                "speedup": round(median["crunch_sequential"] / median["crunch_dask"], 2),
+                "target": ">= 1.5",
                 # Rounds are interleaved, so a round's two runs saw similar machine load: their ratio is steadier.
-                "dask_workers_per_run": crunch_workers[-args.rounds:],
-                "speedup_median_of_rounds": round(statistics.median(
-                    seq / dsk for seq, dsk in zip(samples["crunch_sequential"], samples["crunch_dask"])), 2),
+                "dask_workers_per_run": crunch_workers[-args.rounds :],
+                "speedup_median_of_rounds": round(
+                    statistics.median(
+                        seq / dsk for seq, dsk in zip(samples["crunch_sequential"], samples["crunch_dask"], strict=True)
+                    ),
+                    2,
+                ),
             },
             "b_overhead": {
                 "noop_tasks": n,
                 "per_item_ms": {k: round(v, 2) for k, v in per_task_ms.items()},
                 "ratio_to_raw_dask": {k: round(v / per_task_ms["noop_raw_dask"], 1) for k, v in per_task_ms.items()},
-                "note": ("per item = median time from first submission to last result / N. stock, lab and trimmed "
-                         "make one Prefect task run per item: stock = Prefect as released; lab = the same task with "
-                         "the lab's Prefect speed-ups (workshop_lab/prefect_speedups/__init__.py) and Dask worker settings (workshop_lab/stack/services.py DASK_WORKER_ENV); trimmed = lab + "
-                         "NO_CACHE, persist_result=False. batched and fan_out are module 08's designs (lab)."),
+                "note": (
+                    "per item = median time from first submission to last result / N. stock, lab and trimmed "
+                    "make one Prefect task run per item: stock = Prefect as released; lab = the same task with "
+                    "the lab's Prefect speed-ups (workshop_lab/prefect_speedups/__init__.py) and Dask worker settings (workshop_lab/stack/services.py DASK_WORKER_ENV); trimmed = lab + "
+                    "NO_CACHE, persist_result=False. batched and fan_out are module 08's designs (lab)."
+                ),
                 "target": "Prefect-on-Dask per-item overhead <= 10x raw Dask's",
             },
             "profile": profiles,

@@ -101,8 +101,9 @@ def tree_rss(root: psutil.Process) -> int:
     return total
 
 
-def run_measured(command: list[str] | str, *, env: dict[str, str], cwd: Path, stdout: Any,
-                 stderr: Any, shell: bool = False) -> dict[str, Any]:
+def run_measured(
+    command: list[str] | str, *, env: dict[str, str], cwd: Path, stdout: Any, stderr: Any, shell: bool = False
+) -> dict[str, Any]:
     """Run to completion; wall seconds, CPU seconds, exit code and peak summed RSS of the process tree."""
     peak = 0
     # CPU of every descendant that was waited for (a tree that reaps its own children counts whole):
@@ -150,21 +151,53 @@ class Workspace:
         self.spec = yaml.safe_load(SOURCE_SPEC.read_text())
         self.connector = str(AIRBYTE_PYTHON.with_name(self.spec["connector"]))
         # PyAirbyte writes logs and its batch files under these; keep them out of the repo.
-        self.env = {**os.environ, "AIRBYTE_LOGGING_ROOT": str(root / "airbyte-logs"),
-                    "AIRBYTE_PROJECT_DIR": str(root / "airbyte-project"), "AIRBYTE_CACHE_ROOT": str(root / "airbyte-cache"),
-                    "AIRBYTE_OFFLINE_MODE": "1", "DO_NOT_TRACK": "1", "NO_LIVE_PROGRESS": "1"}
+        self.env = {
+            **os.environ,
+            "AIRBYTE_LOGGING_ROOT": str(root / "airbyte-logs"),
+            "AIRBYTE_PROJECT_DIR": str(root / "airbyte-project"),
+            "AIRBYTE_CACHE_ROOT": str(root / "airbyte-cache"),
+            "AIRBYTE_OFFLINE_MODE": "1",
+            "DO_NOT_TRACK": "1",
+            "NO_LIVE_PROGRESS": "1",
+        }
         self.catalog = root / "catalog.json"
-        discovered = subprocess.run([self.connector, "discover", "--config", str(self.config(10))], cwd=root,
-                                    env=self.env, capture_output=True, text=True, check=True)
-        streams = [stream for line in discovered.stdout.splitlines() if line.startswith("{")
-                   for message in [json.loads(line)] if message["type"] == "CATALOG"
-                   for stream in message["catalog"]["streams"] if stream["name"] in self.spec["streams"]]
-        self.catalog.write_text(json.dumps({"streams": [
-            {"stream": stream, "sync_mode": "incremental", "destination_sync_mode": "append",
-             "cursor_field": [self.spec["streams"][stream["name"]]["cursor_field"]], "primary_key": [["id"]]}
-            for stream in streams]}))
+        discovered = subprocess.run(
+            [self.connector, "discover", "--config", str(self.config(10))],
+            cwd=root,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        streams = [
+            stream
+            for line in discovered.stdout.splitlines()
+            if line.startswith("{")
+            for message in [json.loads(line)]
+            if message["type"] == "CATALOG"
+            for stream in message["catalog"]["streams"]
+            if stream["name"] in self.spec["streams"]
+        ]
+        self.catalog.write_text(
+            json.dumps(
+                {
+                    "streams": [
+                        {
+                            "stream": stream,
+                            "sync_mode": "incremental",
+                            "destination_sync_mode": "append",
+                            "cursor_field": [self.spec["streams"][stream["name"]]["cursor_field"]],
+                            "primary_key": [["id"]],
+                        }
+                        for stream in streams
+                    ]
+                }
+            )
+        )
         if sorted(s["name"] for s in streams) != sorted(self.spec["streams"]):
-            raise RuntimeError(f"discover offered {[s['name'] for s in streams]}, the yaml wants {list(self.spec['streams'])}")
+            raise RuntimeError(
+                f"discover offered {[s['name'] for s in streams]}, the yaml wants {list(self.spec['streams'])}"
+            )
 
     def config(self, count: int) -> Path:
         path = self.root / f"config-{count}.json"
@@ -179,8 +212,13 @@ def connector_read(ws: Workspace, count: int, to: Path | None) -> dict[str, Any]
     """source-faker alone, its messages to `to` (or /dev/null)."""
     log = ws.root / f"connector-{count}.stderr"
     with open(to or os.devnull, "wb") as out, open(log, "wb") as err:
-        result = run_measured([ws.connector, "read", "--config", str(ws.config(count)), "--catalog", str(ws.catalog)],
-                              env=ws.env, cwd=ws.root, stdout=out, stderr=err)
+        result = run_measured(
+            [ws.connector, "read", "--config", str(ws.config(count)), "--catalog", str(ws.catalog)],
+            env=ws.env,
+            cwd=ws.root,
+            stdout=out,
+            stderr=err,
+        )
     check(result, "source-faker read", log)
     return result
 
@@ -202,9 +240,22 @@ LOADER = "direct"  # --loader
 def extract_load(ws: Workspace, count: int, raw_db: Path) -> dict[str, Any]:
     log = ws.root / f"extract-load-{count}.log"
     with open(log, "wb") as out:
-        result = run_measured([str(AIRBYTE_PYTHON), str(EXTRACT_LOAD), "--raw-db", str(raw_db), "--records", str(count),
-                               "--loader", LOADER],
-                              env=ws.env, cwd=ws.root, stdout=out, stderr=subprocess.STDOUT)
+        result = run_measured(
+            [
+                str(AIRBYTE_PYTHON),
+                str(EXTRACT_LOAD),
+                "--raw-db",
+                str(raw_db),
+                "--records",
+                str(count),
+                "--loader",
+                LOADER,
+            ],
+            env=ws.env,
+            cwd=ws.root,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     check(result, "extract_load.py", log)
     lines = [line for line in log.read_text().splitlines() if line.startswith("ELT_RESULT ")]
     if not lines:
@@ -221,13 +272,24 @@ def extract_load(ws: Workspace, count: int, raw_db: Path) -> dict[str, Any]:
 
 def dbt_build(ws: Workspace, raw_db: Path, warehouse: Path) -> dict[str, Any]:
     state = ws.root / "dbt"
-    env = {**ws.env, "DBT_TARGET": "duckdb", "LAB_WAREHOUSE_PATH": str(warehouse), "LAB_AIRBYTE_RAW_PATH": str(raw_db),
-           "DBT_TARGET_PATH": str(state / "target"), "DBT_LOG_PATH": str(state / "logs"),
-           "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    env = {
+        **ws.env,
+        "DBT_TARGET": "duckdb",
+        "LAB_WAREHOUSE_PATH": str(warehouse),
+        "LAB_AIRBYTE_RAW_PATH": str(raw_db),
+        "DBT_TARGET_PATH": str(state / "target"),
+        "DBT_LOG_PATH": str(state / "logs"),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
     log = ws.root / "dbt-build.log"
     with open(log, "wb") as out:
-        result = run_measured([str(DBT), "build", "--profiles-dir", str(DBT_PROJECT), "--project-dir", str(DBT_PROJECT)],
-                              env=env, cwd=ws.root, stdout=out, stderr=subprocess.STDOUT)
+        result = run_measured(
+            [str(DBT), "build", "--profiles-dir", str(DBT_PROJECT), "--project-dir", str(DBT_PROJECT)],
+            env=env,
+            cwd=ws.root,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     check(result, "dbt build", log)
     return result
 
@@ -235,8 +297,13 @@ def dbt_build(ws: Workspace, raw_db: Path, warehouse: Path) -> dict[str, Any]:
 def duckdb_insert(ws: Workspace, messages: Path, db: Path) -> dict[str, Any]:
     out_path, log = ws.root / "duckdb-insert.out", ws.root / "duckdb-insert.stderr"
     with open(out_path, "wb") as out, open(log, "wb") as err:
-        result = run_measured([str(AIRBYTE_PYTHON), "-c", DUCKDB_INSERT_SCRIPT, str(messages), str(db)],
-                              env=ws.env, cwd=ws.root, stdout=out, stderr=err)
+        result = run_measured(
+            [str(AIRBYTE_PYTHON), "-c", DUCKDB_INSERT_SCRIPT, str(messages), str(db)],
+            env=ws.env,
+            cwd=ws.root,
+            stdout=out,
+            stderr=err,
+        )
     check(result, "the DuckDB bulk insert", log)
     inner = json.loads(out_path.read_text().splitlines()[-1])
     result.update(inner_seconds=inner["seconds"], records=inner["rows"], duckdb_version=inner["duckdb"])
@@ -258,11 +325,14 @@ def bench_size(ws: Workspace, count: int, rounds: int) -> dict[str, Any]:
     saved = connector_read(ws, count, messages)
     records = count_records(messages)
     total = sum(records.values())
-    print(f"[{count}]   {total} records {records} in {saved['seconds']:.1f} s, {messages.stat().st_size / 2**20:.0f} MB", flush=True)
+    print(
+        f"[{count}]   {total} records {records} in {saved['seconds']:.1f} s, {messages.stat().st_size / 2**20:.0f} MB",
+        flush=True,
+    )
 
     samples: dict[str, list[dict[str, Any]]] = {name: [] for name in [*VARIANTS, "dbt_build"]}
     for round_number in range(rounds):
-        order = VARIANTS[round_number % len(VARIANTS):] + VARIANTS[:round_number % len(VARIANTS)]
+        order = VARIANTS[round_number % len(VARIANTS) :] + VARIANTS[: round_number % len(VARIANTS)]
         for name in order:
             load = os.getloadavg()[0]  # other tenants of the machine skew every figure
             if name == "connector_alone":
@@ -282,15 +352,21 @@ def bench_size(ws: Workspace, count: int, rounds: int) -> dict[str, Any]:
             samples[name].append(result)
             extra = f" (read_seconds {result['read_seconds']:.1f})" if name == "extract_load" else ""
             extra = f" (in-process {result['inner_seconds']:.1f})" if name == "duckdb_insert" else extra
-            print(f"[{count}] round {round_number + 1}: {name:<16} {result['seconds']:8.1f} s{extra}  "
-                  f"peak {result['peak_rss_mb']:6.0f} MB", flush=True)
+            print(
+                f"[{count}] round {round_number + 1}: {name:<16} {result['seconds']:8.1f} s{extra}  "
+                f"peak {result['peak_rss_mb']:6.0f} MB",
+                flush=True,
+            )
             if name == "extract_load":  # transform what was just loaded, timed on its own
                 dbt_load = os.getloadavg()[0]
                 dbt = dbt_build(ws, raw_db, size_dir / f"warehouse-{round_number}.duckdb")
                 dbt["load_average_1min_before"] = dbt_load
                 samples["dbt_build"].append(dbt)
-                print(f"[{count}] round {round_number + 1}: {'dbt_build':<16} {dbt['seconds']:8.1f} s  "
-                      f"peak {dbt['peak_rss_mb']:6.0f} MB", flush=True)
+                print(
+                    f"[{count}] round {round_number + 1}: {'dbt_build':<16} {dbt['seconds']:8.1f} s  "
+                    f"peak {dbt['peak_rss_mb']:6.0f} MB",
+                    flush=True,
+                )
                 for path in size_dir.glob(f"*-{round_number}.duckdb*"):
                     path.unlink()
     messages_mb = messages.stat().st_size / 2**20
@@ -299,7 +375,11 @@ def bench_size(ws: Workspace, count: int, rounds: int) -> dict[str, Any]:
     def seconds(name: str, key: str = "seconds") -> list[float]:
         return [s[key] for s in samples[name]]
 
-    alone, el_wall, el_read = seconds("connector_alone"), seconds("extract_load"), seconds("extract_load", "read_seconds")
+    alone, el_wall, el_read = (
+        seconds("connector_alone"),
+        seconds("extract_load"),
+        seconds("extract_load", "read_seconds"),
+    )
     ddb_wall, ddb_inner = seconds("duckdb_insert"), seconds("duckdb_insert", "inner_seconds")
     med = {
         "connector_to_file_s": saved["seconds"],
@@ -322,10 +402,10 @@ def bench_size(ws: Workspace, count: int, rounds: int) -> dict[str, Any]:
     }
     # A round's variants saw similar machine load: the median of per-round ratios is the steadier figure.
     ratios = {
-        "extract_load_wall_over_connector_alone": median([e / c for e, c in zip(el_wall, alone)]),
-        "extract_load_read_over_connector_alone": median([e / c for e, c in zip(el_read, alone)]),
-        "duckdb_insert_over_connector_alone": median([d / c for d, c in zip(ddb_inner, alone)]),
-        "dbt_build_over_extract_load_wall": median([d / e for d, e in zip(seconds("dbt_build"), el_wall)]),
+        "extract_load_wall_over_connector_alone": median([e / c for e, c in zip(el_wall, alone, strict=True)]),
+        "extract_load_read_over_connector_alone": median([e / c for e, c in zip(el_read, alone, strict=True)]),
+        "duckdb_insert_over_connector_alone": median([d / c for d, c in zip(ddb_inner, alone, strict=True)]),
+        "dbt_build_over_extract_load_wall": median([d / e for d, e in zip(seconds("dbt_build"), el_wall, strict=True)]),
     }
     peaks = {name: max(s["peak_rss_mb"] for s in samples[name]) for name in samples}
     peaks["connector_to_file"] = saved["peak_rss_mb"]
@@ -339,52 +419,84 @@ def bench_size(ws: Workspace, count: int, rounds: int) -> dict[str, Any]:
         "ratios": {k: round(v, 2) for k, v in ratios.items()},
         "peak_rss_mb": {k: round(v) for k, v in peaks.items()},
         "cpu_median_s": cpu_median_s,
-        "samples": {name: [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in s.items() if k != "records"}
-                           for s in runs] for name, runs in samples.items()},
+        "samples": {
+            name: [
+                {k: (round(v, 3) if isinstance(v, float) else v) for k, v in s.items() if k != "records"} for s in runs
+            ]
+            for name, runs in samples.items()
+        },
         "duckdb_insert_engine": samples["duckdb_insert"][0]["duckdb_version"] if samples["duckdb_insert"] else None,
     }
 
 
 def versions() -> dict[str, str]:
     # PyAirbyte (`airbyte`) is opt-in (LAB_WITH_PYAIRBYTE=1): None when it is not installed.
-    probe = ("import importlib.metadata as m, json; print(json.dumps({p: next((d.version for d in "
-             "m.distributions(name=p)), None) for p in ['airbyte', 'airbyte-cdk', 'airbyte-source-faker', 'duckdb']}))")
-    found = json.loads(subprocess.run([str(AIRBYTE_PYTHON), "-c", probe], capture_output=True, text=True, check=True).stdout)
-    dbt = subprocess.run([str(REPO / ".venv" / "bin" / "python"), "-c",
-                          "import importlib.metadata as m; print(m.version('dbt-core'), m.version('dbt-duckdb'), m.version('duckdb'))"],
-                         capture_output=True, text=True, check=True).stdout.split()
-    return {**{f"airbyte_venv:{k}": v for k, v in found.items()},
-            "dbt-core": dbt[0], "dbt-duckdb": dbt[1], "lab_venv:duckdb": dbt[2]}
+    probe = (
+        "import importlib.metadata as m, json; print(json.dumps({p: next((d.version for d in "
+        "m.distributions(name=p)), None) for p in ['airbyte', 'airbyte-cdk', 'airbyte-source-faker', 'duckdb']}))"
+    )
+    found = json.loads(
+        subprocess.run([str(AIRBYTE_PYTHON), "-c", probe], capture_output=True, text=True, check=True).stdout
+    )
+    dbt = subprocess.run(
+        [
+            str(REPO / ".venv" / "bin" / "python"),
+            "-c",
+            "import importlib.metadata as m; print(m.version('dbt-core'), m.version('dbt-duckdb'), m.version('duckdb'))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return {
+        **{f"airbyte_venv:{k}": v for k, v in found.items()},
+        "dbt-core": dbt[0],
+        "dbt-duckdb": dbt[1],
+        "lab_venv:duckdb": dbt[2],
+    }
 
 
 def code_under_test() -> dict[str, str]:
     """The commit and extract_load.py's hash: the loader may change between two runs of this bench."""
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+    ).stdout.strip()
     code = EXTRACT_LOAD.read_bytes() + (EXTRACT_LOAD.parent / "duckdb_loader.py").read_bytes()
     return {"git_head": commit, "loader_sha256": hashlib.sha256(code).hexdigest()[:16], "loader": LOADER}
 
 
 def print_table(sizes: list[dict[str, Any]]) -> None:
-    header = (f"{'records':>9} {'alone r/s':>10} {'EL wall r/s':>12} {'EL read r/s':>12} {'duckdb r/s':>11} "
-              f"{'EL/alone wall':>14} {'EL/alone read':>14} {'dbt s':>7} {'EL peak MB':>11} {'dbt peak MB':>12}")
+    header = (
+        f"{'records':>9} {'alone r/s':>10} {'EL wall r/s':>12} {'EL read r/s':>12} {'duckdb r/s':>11} "
+        f"{'EL/alone wall':>14} {'EL/alone read':>14} {'dbt s':>7} {'EL peak MB':>11} {'dbt peak MB':>12}"
+    )
     print(header)
     print("-" * len(header))
     for s in sizes:
         r, q, p = s["rows_per_s"], s["ratios"], s["peak_rss_mb"]
-        print(f"{s['records_total']:>9} {r['connector_alone']:>10} {r['extract_load_wall']:>12} {r['extract_load_read']:>12} "
-              f"{r['duckdb_insert']:>11} {q['extract_load_wall_over_connector_alone']:>14} "
-              f"{q['extract_load_read_over_connector_alone']:>14} {s['median_s']['dbt_build_s']:>7} "
-              f"{p['extract_load']:>11} {p['dbt_build']:>12}")
+        print(
+            f"{s['records_total']:>9} {r['connector_alone']:>10} {r['extract_load_wall']:>12} {r['extract_load_read']:>12} "
+            f"{r['duckdb_insert']:>11} {q['extract_load_wall_over_connector_alone']:>14} "
+            f"{q['extract_load_read_over_connector_alone']:>14} {s['median_s']['dbt_build_s']:>7} "
+            f"{p['extract_load']:>11} {p['dbt_build']:>12}"
+        )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,100000,1000000", help="source-faker counts, comma-separated")
-    parser.add_argument("--rounds", type=int, default=1, help="rounds per size (1M records takes 10-20 minutes a round)")
-    parser.add_argument("--out", type=Path,
-                        default=REPO / "bench" / "results" / f"elt-{time.strftime('%Y%m%dT%H%M%S')}.json")
-    parser.add_argument("--loader", choices=["direct", "pyairbyte"], default="direct",
-                        help="extract_load.py's loader (pyairbyte needs LAB_WITH_PYAIRBYTE=1)")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="rounds per size (1M records takes 10-20 minutes a round)"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=REPO / "bench" / "results" / f"elt-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    )
+    parser.add_argument(
+        "--loader",
+        choices=["direct", "pyairbyte"],
+        default="direct",
+        help="extract_load.py's loader (pyairbyte needs LAB_WITH_PYAIRBYTE=1)",
+    )
     args = parser.parse_args()
     global LOADER
     LOADER = args.loader
@@ -411,14 +523,21 @@ def main() -> int:
         }
     if 1000000 in by_count:
         peak = by_count[1000000]["peak_rss_mb"]["extract_load"]
-        targets["peak_memory_at_1m"] = {"target": f"extract_load peak RSS (process tree) <= {TARGET_PEAK_MB} MB",
-                                        "extract_load_mb": peak, "met": peak <= TARGET_PEAK_MB}
+        targets["peak_memory_at_1m"] = {
+            "target": f"extract_load peak RSS (process tree) <= {TARGET_PEAK_MB} MB",
+            "extract_load_mb": peak,
+            "met": peak <= TARGET_PEAK_MB,
+        }
     report = {
         "benchmark": "elt",
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "command": " ".join([sys.executable, *sys.argv]),
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                    "memory_gb": round(psutil.virtual_memory().total / 1e9, 1), "load_average_at_end": os.getloadavg()},
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "memory_gb": round(psutil.virtual_memory().total / 1e9, 1),
+            "load_average_at_end": os.getloadavg(),
+        },
         "versions": versions(),
         "code_at_start": code_at_start,
         "code_at_end": code_under_test(),

@@ -24,9 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from workshop_lab.stack.settings import PORT_SETTINGS
-
 from _common import free_port  # bench/ is on sys.path when a bench runs as a script
+
+from workshop_lab.stack.settings import PORT_SETTINGS
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -51,8 +51,14 @@ def main() -> int:
     ports = {name: str(free_port()) for name in PORT_SETTINGS}
     shell = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "DASK_", "LAB_"))}
     shell.update(ports, LAB_HOME=str(home))
-    subprocess.run([PYTHON, "-m", "workshop_lab", "up", "--no-first-flow"], env=shell, cwd=REPO, check=True,
-                   capture_output=True, timeout=600)
+    subprocess.run(
+        [PYTHON, "-m", "workshop_lab", "up", "--no-first-flow"],
+        env=shell,
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     results: dict[str, list[float]] = {"lab": [], "baseline": [], "start_hook_on": [], "start_hook_off": []}
     try:
         for _ in range(args.rounds):
@@ -75,9 +81,11 @@ def main() -> int:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"hello-lab from the shell: {median['lab']:.1f}s on the lab vs {median['baseline']:.1f}s with a throwaway server "
-          f"({report['run_from_shell_vs_throwaway_server']:.2f}x); the hook adds {report['interpreter_start_added_ms']:.0f} ms "
-          f"to an interpreter start ({1000 * median['start_hook_off']:.0f} ms without). -> {args.out}")
+    print(
+        f"hello-lab from the shell: {median['lab']:.1f}s on the lab vs {median['baseline']:.1f}s with a throwaway server "
+        f"({report['run_from_shell_vs_throwaway_server']:.2f}x); the hook adds {report['interpreter_start_added_ms']:.0f} ms "
+        f"to an interpreter start ({1000 * median['start_hook_off']:.0f} ms without). -> {args.out}"
+    )
     return 0
 
 

@@ -30,11 +30,10 @@ import uuid
 from pathlib import Path
 
 import httpx
+from _common import free_port  # bench/ is on sys.path when a bench runs as a script
 
 from workshop_lab.stack.prefect_api import PrefectApi
 from workshop_lab.stack.settings import PORT_SETTINGS, LabConfig
-
-from _common import free_port  # bench/ is on sys.path when a bench runs as a script
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -57,10 +56,18 @@ class Lab:
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         flag = ["--docker"] if self.docker and args[0] in ("up", "down", "reset") else []
-        result = subprocess.run([PYTHON, "-m", "workshop_lab", *args, *flag], env=self.env, cwd=REPO,
-                                capture_output=True, text=True, timeout=900)
+        result = subprocess.run(
+            [PYTHON, "-m", "workshop_lab", *args, *flag],
+            env=self.env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         if check and result.returncode != 0:
-            raise RuntimeError(f"./lab {' '.join(args)} exited {result.returncode}: {result.stdout[-1500:]}{result.stderr[-1500:]}")
+            raise RuntimeError(
+                f"./lab {' '.join(args)} exited {result.returncode}: {result.stdout[-1500:]}{result.stderr[-1500:]}"
+            )
         return result
 
     # --- what the lab says about itself -------------------------------------------------------------
@@ -70,8 +77,9 @@ class Lab:
     def service(self, name: str) -> dict:
         """A service's row (compose names containers `<project>-<service>-<n>`)."""
         rows = self.services()
-        match = [r for r in rows if r["name"] == name] or \
-                [r for r in rows if r["name"].endswith(f"-{name}-1") or r["name"].endswith(f"-{name}")]
+        match = [r for r in rows if r["name"] == name] or [
+            r for r in rows if r["name"].endswith(f"-{name}-1") or r["name"].endswith(f"-{name}")
+        ]
         if not match and name.startswith("dask-worker-"):
             match = [r for r in rows if r["name"].endswith(f"-dask-worker-{name.rsplit('-', 1)[1]}")]
         return match[0] if match else {}
@@ -92,7 +100,9 @@ class Lab:
 
     def crunching(self, run_id: str) -> bool:
         runs = self.post("/task_runs/filter", {"flow_runs": {"id": {"any_": [run_id]}}})
-        return any(t["name"].startswith("crunch-batch") and (t.get("state") or {}).get("type") == "RUNNING" for t in runs)
+        return any(
+            t["name"].startswith("crunch-batch") and (t.get("state") or {}).get("type") == "RUNNING" for t in runs
+        )
 
     def states(self, run_id: str) -> list[dict]:
         return sorted(self.get(f"/flow_run_states/?flow_run_id={run_id}"), key=lambda s: s["timestamp"])
@@ -131,7 +141,9 @@ def worker_killed_mid_run(lab: Lab) -> dict[str, float]:
     killed = time.time()
     lab.cli("chaos", "kill", "prefect-worker")
     healthy = wait("prefect-worker back", lambda: lab.restarted_and_healthy("prefect-worker", before) and time.time())
-    wait("the rerun completed", lambda: lab.get(f"/flow_runs/{run}")["state"]["type"] == "COMPLETED", timeout=900, poll=1)
+    wait(
+        "the rerun completed", lambda: lab.get(f"/flow_runs/{run}")["state"]["type"] == "COMPLETED", timeout=900, poll=1
+    )
     states = lab.states(run)
     crashed = next(stamp(s["timestamp"]) for s in states if s["type"] == "CRASHED")
     completed = stamp(states[-1]["timestamp"])
@@ -145,7 +157,9 @@ def dask_worker_killed_mid_map(lab: Lab) -> dict[str, float]:
     killed = time.time()
     lab.cli("chaos", "kill", "dask-worker-1")
     healthy = wait("dask-worker-1 back", lambda: lab.restarted_and_healthy("dask-worker-1", before) and time.time())
-    wait("the run completed", lambda: lab.get(f"/flow_runs/{run}")["state"]["type"] == "COMPLETED", timeout=600, poll=0.5)
+    wait(
+        "the run completed", lambda: lab.get(f"/flow_runs/{run}")["state"]["type"] == "COMPLETED", timeout=600, poll=0.5
+    )
     completed = stamp(lab.get(f"/flow_runs/{run}")["end_time"])
     return {"to_healthy": healthy - killed, "to_completed": completed - killed}
 
@@ -196,22 +210,32 @@ def main() -> int:
     parser.add_argument("--no-compose", action="store_true")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "recovery.json")
     args = parser.parse_args()
-    use_compose = not args.no_compose and shutil.which("docker") and \
-        subprocess.run(["docker", "info"], capture_output=True).returncode == 0
-    report = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()}, "rounds": args.rounds, "labs": {}}
-    for docker in ([False, True] if use_compose else [False]):
+    use_compose = (
+        not args.no_compose
+        and shutil.which("docker")
+        and subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+    )
+    report = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "rounds": args.rounds,
+        "labs": {},
+    }
+    for docker in [False, True] if use_compose else [False]:
         name = "compose" if docker else "embedded"
         lab = Lab(docker)
         if docker:
             (lab.home / "run").mkdir(parents=True, exist_ok=True)
         report["labs"][name] = result = measure(lab, args.rounds)
         m = result["median_seconds"]
-        print(f"{name}: worker killed mid-run: back in {m['prefect-worker.to_healthy']:.1f}s, run CRASHED after "
-              f"{m['prefect-worker.to_crashed']:.1f}s (bound {result['crashed_after_seconds']:.0f}s), rerun COMPLETED after "
-              f"{m['prefect-worker.to_rerun_completed']:.1f}s ({result['rerun_completed_vs_clean_run']:.2f}x a clean run of "
-              f"{m['clean_run']:.1f}s); Dask worker killed mid-map: back in {m['dask-worker-1.to_healthy']:.1f}s, run "
-              f"COMPLETED after {m['dask-worker-1.to_completed']:.1f}s; idle kills back in "
-              + ", ".join(f"{s} {m[f'{s}.to_healthy']:.1f}s" for s in IDLE_SERVICES), flush=True)
+        print(
+            f"{name}: worker killed mid-run: back in {m['prefect-worker.to_healthy']:.1f}s, run CRASHED after "
+            f"{m['prefect-worker.to_crashed']:.1f}s (bound {result['crashed_after_seconds']:.0f}s), rerun COMPLETED after "
+            f"{m['prefect-worker.to_rerun_completed']:.1f}s ({result['rerun_completed_vs_clean_run']:.2f}x a clean run of "
+            f"{m['clean_run']:.1f}s); Dask worker killed mid-map: back in {m['dask-worker-1.to_healthy']:.1f}s, run "
+            f"COMPLETED after {m['dask-worker-1.to_completed']:.1f}s; idle kills back in "
+            + ", ".join(f"{s} {m[f'{s}.to_healthy']:.1f}s" for s in IDLE_SERVICES),
+            flush=True,
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"-> {args.out}")

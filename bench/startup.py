@@ -32,11 +32,10 @@ import urllib.request
 from pathlib import Path
 
 import psutil
+from _common import free_port  # bench/ is on sys.path when a bench runs as a script
 
 from workshop_lab.stack.prefect_database import template_path
 from workshop_lab.stack.settings import PORT_SETTINGS
-
-from _common import free_port  # bench/ is on sys.path when a bench runs as a script
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -56,8 +55,13 @@ def bare_server(home: Path) -> float:
     port = free_port()
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     started = time.monotonic()
-    proc = subprocess.Popen([PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         while not healthy(f"http://127.0.0.1:{port}/api/health"):
             if proc.poll() is not None or time.monotonic() - started > 300:
@@ -78,8 +82,13 @@ def lab_env(home: Path) -> dict[str, str]:
 
 def embedded_up(env: dict[str, str]) -> float:
     started = time.monotonic()
-    subprocess.run([PYTHON, "-m", "workshop_lab", "up", "--no-first-flow"], env=env, cwd=REPO, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [PYTHON, "-m", "workshop_lab", "up", "--no-first-flow"],
+        env=env,
+        cwd=REPO,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return time.monotonic() - started
 
 
@@ -99,8 +108,14 @@ def embedded_rss(home: Path) -> int:
 
 
 def compose(project: str, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["docker", "compose", "--project-name", project, *args], env=env, cwd=REPO, check=True,
-                          capture_output=True, text=True)
+    return subprocess.run(
+        ["docker", "compose", "--project-name", project, *args],
+        env=env,
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
 
 
 def compose_up(project: str, env: dict[str, str]) -> float:
@@ -111,13 +126,15 @@ def compose_up(project: str, env: dict[str, str]) -> float:
 
 def compose_memory(project: str, env: dict[str, str]) -> int:
     ids = compose(project, env, "ps", "--quiet").stdout.split()
-    stats = subprocess.run(["docker", "stats", "--no-stream", "--format", "{{json .}}", *ids], capture_output=True, text=True, check=True)
+    stats = subprocess.run(
+        ["docker", "stats", "--no-stream", "--format", "{{json .}}", *ids], capture_output=True, text=True, check=True
+    )
     units = {"B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "kB": 1e3, "MB": 1e6, "GB": 1e9}
     total = 0
     for line in stats.stdout.splitlines():
         used = json.loads(line)["MemUsage"].split("/")[0].strip()
         number = used.rstrip("BKMGikb")
-        total += int(float(number) * units[used[len(number):]])
+        total += int(float(number) * units[used[len(number) :]])
     return total
 
 
@@ -131,14 +148,29 @@ def main() -> int:
     parser.add_argument("--no-compose", action="store_true")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "startup.json")
     args = parser.parse_args()
-    use_compose = not args.no_compose and shutil.which("docker") and subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+    use_compose = (
+        not args.no_compose
+        and shutil.which("docker")
+        and subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+    )
 
     image = "workflow-orchestration-lab:0.1.0"
     if use_compose:
         print("building the lab image (not timed)", flush=True)
         subprocess.run(["docker", "compose", "build"], cwd=REPO, check=True, capture_output=True)
 
-    samples: dict[str, list[float]] = {k: [] for k in ("bare_fresh", "bare_warm", "embedded_first", "embedded_fresh", "embedded_warm", "compose_fresh", "compose_warm")}
+    samples: dict[str, list[float]] = {
+        k: []
+        for k in (
+            "bare_fresh",
+            "bare_warm",
+            "embedded_first",
+            "embedded_fresh",
+            "embedded_warm",
+            "compose_fresh",
+            "compose_warm",
+        )
+    }
     memory: dict[str, list[float]] = {"embedded_idle_rss_mb": [], "compose_idle_mb": []}
     for round_ in range(1, args.rounds + 1):
         with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
@@ -178,7 +210,11 @@ def main() -> int:
 
     medians = {k: median(v) for k, v in samples.items()}
     result = {
-        "machine": {"cpus": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 1e9, 1), "python": platform.python_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "memory_gb": round(psutil.virtual_memory().total / 1e9, 1),
+            "python": platform.python_version(),
+        },
         "rounds": args.rounds,
         "seconds_median": medians,
         "samples": {k: [round(x, 2) for x in v] for k, v in samples.items()},
@@ -186,13 +222,21 @@ def main() -> int:
             "embedded_first": round(medians["embedded_first"] / medians["bare_fresh"], 2),
             "embedded_fresh": round(medians["embedded_fresh"] / medians["bare_fresh"], 2),
             "embedded_warm": round(medians["embedded_warm"] / medians["bare_warm"], 2),
-            **({"compose_fresh": round(medians["compose_fresh"] / medians["bare_fresh"], 2),
-                "compose_warm": round(medians["compose_warm"] / medians["bare_warm"], 2)} if use_compose else {}),
+            **(
+                {
+                    "compose_fresh": round(medians["compose_fresh"] / medians["bare_fresh"], 2),
+                    "compose_warm": round(medians["compose_warm"] / medians["bare_warm"], 2),
+                }
+                if use_compose
+                else {}
+            ),
         },
         "idle_memory_mb_median": {k: round(statistics.median(v)) for k, v in memory.items() if v},
     }
     if use_compose:
-        size = subprocess.run(["docker", "image", "inspect", image, "--format", "{{.Size}}"], capture_output=True, text=True, check=True)
+        size = subprocess.run(
+            ["docker", "image", "inspect", image, "--format", "{{.Size}}"], capture_output=True, text=True, check=True
+        )
         result["image_size_mb"] = round(int(size.stdout) / 1e6)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))

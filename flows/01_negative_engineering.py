@@ -41,7 +41,10 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from pydantic import BaseModel, Field, ValidationError
 
 UPSTREAM_URL = os.environ.get("LAB_UPSTREAM_URL", "http://127.0.0.1:8700")
-REPORTS_DIR = Path(os.environ.get("LAB_WAREHOUSE_PATH", Path(tempfile.gettempdir()) / "workflow-lab" / "warehouse.duckdb")).parent / "reports"
+REPORTS_DIR = (
+    Path(os.environ.get("LAB_WAREHOUSE_PATH", Path(tempfile.gettempdir()) / "workflow-lab" / "warehouse.duckdb")).parent
+    / "reports"
+)
 REVENUE_STATUSES = {"completed", "shipped"}
 
 
@@ -120,13 +123,24 @@ def publish(days: list[dict[str, Any]], quarantined: list[dict[str, Any]], summa
         writer = csv.DictWriter(handle, fieldnames=["day", "orders", "revenue_eur"])
         writer.writeheader()
         writer.writerows(days)
-    create_table_artifact(key="negative-engineering-daily-revenue", table=days, description="Revenue per day (valid orders only).")
-    create_table_artifact(key="negative-engineering-quarantine", table=quarantined or [{"order_id": None, "reason": "nothing quarantined", "record": ""}],
-                          description="Records set aside instead of corrupting the report, with the reason.")
-    create_table_artifact(key="negative-engineering-reconciliation", table=[summary], description="fetched = kept + quarantined")
-    create_markdown_artifact(key="negative-engineering-summary", markdown=(
-        f"**{summary['fetched']}** orders fetched: **{summary['kept']}** kept, **{summary['quarantined']}** quarantined.  \n"
-        f"Revenue from {summary['revenue_orders']} completed/shipped orders: **EUR {summary['total_revenue_eur']:.2f}**."))
+    create_table_artifact(
+        key="negative-engineering-daily-revenue", table=days, description="Revenue per day (valid orders only)."
+    )
+    create_table_artifact(
+        key="negative-engineering-quarantine",
+        table=quarantined or [{"order_id": None, "reason": "nothing quarantined", "record": ""}],
+        description="Records set aside instead of corrupting the report, with the reason.",
+    )
+    create_table_artifact(
+        key="negative-engineering-reconciliation", table=[summary], description="fetched = kept + quarantined"
+    )
+    create_markdown_artifact(
+        key="negative-engineering-summary",
+        markdown=(
+            f"**{summary['fetched']}** orders fetched: **{summary['kept']}** kept, **{summary['quarantined']}** quarantined.  \n"
+            f"Revenue from {summary['revenue_orders']} completed/shipped orders: **EUR {summary['total_revenue_eur']:.2f}**."
+        ),
+    )
     return path
 
 
@@ -156,8 +170,10 @@ def negative_engineering(page_size: Annotated[int, Field(ge=1, le=500)] = 500) -
     if summary["kept"] + summary["quarantined"] != summary["fetched"] or summary["fetched"] != first["total"]:
         raise ValueError(f"counts do not reconcile: {summary}, upstream total {first['total']}")
     path = publish(days, quarantined, summary)
-    print(f"{summary['fetched']} fetched, {summary['kept']} kept, {summary['quarantined']} quarantined; "
-          f"EUR {summary['total_revenue_eur']:.2f} from {summary['revenue_orders']} orders; report at {path}")
+    print(
+        f"{summary['fetched']} fetched, {summary['kept']} kept, {summary['quarantined']} quarantined; "
+        f"EUR {summary['total_revenue_eur']:.2f} from {summary['revenue_orders']} orders; report at {path}"
+    )
     return summary
 
 

@@ -38,7 +38,10 @@ import httpx
 # The lab sets LAB_UPSTREAM_URL for its worker, its Dask workers and every process of its venv (your shell).
 UPSTREAM_URL = os.environ.get("LAB_UPSTREAM_URL", "http://127.0.0.1:8700")
 # Reports go next to the lab's warehouse (the lab's data folder); outside the lab, to a temp folder.
-REPORTS_DIR = Path(os.environ.get("LAB_WAREHOUSE_PATH", Path(tempfile.gettempdir()) / "workflow-lab" / "warehouse.duckdb")).parent / "reports"
+REPORTS_DIR = (
+    Path(os.environ.get("LAB_WAREHOUSE_PATH", Path(tempfile.gettempdir()) / "workflow-lab" / "warehouse.duckdb")).parent
+    / "reports"
+)
 PAGE_SIZE = 500  # the upstream's largest page
 REVENUE_STATUSES = {"completed", "shipped"}
 

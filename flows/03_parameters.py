@@ -91,8 +91,10 @@ def weather_report(city: City = "Berlin", hours: Hours = 24, thresholds: Thresho
         "cold_hours": sum(t < thresholds.cold_below_c for t in temperatures),
     }
     create_table_artifact(key="weather-report", table=[report], description=f"Weather in {city}, last {hours} hour(s).")
-    print(f"{city}, {hours} h: {report['min_c']} to {report['max_c']} °C (mean {report['mean_c']}); "
-          f"{report['hot_hours']} hot, {report['cold_hours']} cold")
+    print(
+        f"{city}, {hours} h: {report['min_c']} to {report['max_c']} °C (mean {report['mean_c']}); "
+        f"{report['hot_hours']} hot, {report['cold_hours']} cold"
+    )
     return report
 
 

@@ -80,7 +80,9 @@ def hello_schedule(greeting: str = "hello") -> str:
     """Say hello, and say whether a schedule or a person started this run."""
     scheduled_for = flow_run.scheduled_start_time
     started_by = "the scheduler" if _auto_scheduled() else "a person or a script, not a schedule"
-    message = f"{greeting} from {flow_run.name or 'a local run'}: scheduled for {scheduled_for}, started by {started_by}"
+    message = (
+        f"{greeting} from {flow_run.name or 'a local run'}: scheduled for {scheduled_for}, started by {started_by}"
+    )
     print(message)
     return message
 
@@ -112,7 +114,9 @@ def fetch_orders_page(page: int, page_size: int) -> list[dict[str, Any]]:
 
 
 @flow(name="orders-digest", log_prints=True)
-def orders_digest(pages: Annotated[int, Field(ge=1, le=10)] = 2, page_size: Annotated[int, Field(ge=1, le=500)] = 100) -> dict[str, int]:
+def orders_digest(
+    pages: Annotated[int, Field(ge=1, le=10)] = 2, page_size: Annotated[int, Field(ge=1, le=500)] = 100
+) -> dict[str, int]:
     """Count the first pages of orders by status and publish the counts as a markdown digest."""
     statuses: Counter[str] = Counter()
     for page in range(1, pages + 1):
@@ -120,7 +124,9 @@ def orders_digest(pages: Annotated[int, Field(ge=1, le=10)] = 2, page_size: Anno
     lines = [f"| {status} | {count} |" for status, count in statuses.most_common()]
     create_markdown_artifact(
         key="orders-digest",
-        markdown="\n".join([f"# Orders digest ({sum(statuses.values())} orders)", "", "| status | orders |", "| --- | --- |", *lines]),
+        markdown="\n".join(
+            [f"# Orders digest ({sum(statuses.values())} orders)", "", "| status | orders |", "| --- | --- |", *lines]
+        ),
         description="Orders by status, as of this run.",
     )
     print(f"digest of {sum(statuses.values())} orders: {dict(statuses)}")

@@ -120,11 +120,18 @@ async def async_weather(cities: list[str] = CITIES, latency_ms: int = 300) -> di
         await fetch_all_weather(cities)
         in_one_task = time.perf_counter() - started
 
-    print(f"{len(cities)} requests at {latency_ms} ms each: one by one {one_by_one:.2f} s; "
-          f"concurrent task runs {together:.2f} s ({one_by_one / together:.1f}x faster); "
-          f"concurrent inside one task {in_one_task:.2f} s ({one_by_one / in_one_task:.1f}x faster)")
-    return {"sequential_s": one_by_one, "concurrent_s": together, "one_task_s": in_one_task,
-            "speedup": one_by_one / together, "one_task_speedup": one_by_one / in_one_task}
+    print(
+        f"{len(cities)} requests at {latency_ms} ms each: one by one {one_by_one:.2f} s; "
+        f"concurrent task runs {together:.2f} s ({one_by_one / together:.1f}x faster); "
+        f"concurrent inside one task {in_one_task:.2f} s ({one_by_one / in_one_task:.1f}x faster)"
+    )
+    return {
+        "sequential_s": one_by_one,
+        "concurrent_s": together,
+        "one_task_s": in_one_task,
+        "speedup": one_by_one / together,
+        "one_task_speedup": one_by_one / in_one_task,
+    }
 
 
 if __name__ == "__main__":

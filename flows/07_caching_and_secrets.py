@@ -103,10 +103,16 @@ def caching_and_secrets(
     customers = fetch_customers_page(page, page_size, token)
     countries = sorted({c["country"] for c in customers if c.get("country")})
     summary = {"customers": len(customers), "countries": countries, "token": fingerprint(token)}
-    create_markdown_artifact(key="caching-and-secrets", markdown=(
-        f"Fetched **{len(customers)}** customers (page {page}, {page_size} per page) from {len(countries)} countries.  \n"
-        f"Authenticated with the token from Secret block `{secret_block}` ({summary['token']})."))
-    print(f"{len(customers)} customers from {len(countries)} countries; token {summary['token']} from block {secret_block!r}")
+    create_markdown_artifact(
+        key="caching-and-secrets",
+        markdown=(
+            f"Fetched **{len(customers)}** customers (page {page}, {page_size} per page) from {len(countries)} countries.  \n"
+            f"Authenticated with the token from Secret block `{secret_block}` ({summary['token']})."
+        ),
+    )
+    print(
+        f"{len(customers)} customers from {len(countries)} countries; token {summary['token']} from block {secret_block!r}"
+    )
     return summary
 
 

@@ -124,8 +124,12 @@ def crunch_batch(batch: list[int]) -> dict[str, Any]:
     """Crunch every chunk of one batch and report where and when it ran."""
     started = time.time()
     checksum = sum(crunch_chunk(chunk) for chunk in batch) % 1_000_003
-    return {"chunks": len(batch), "checksum": checksum, "dask_worker": where_am_i(),
-            "seconds": round(time.time() - started, 3)}
+    return {
+        "chunks": len(batch),
+        "checksum": checksum,
+        "dask_worker": where_am_i(),
+        "seconds": round(time.time() - started, 3),
+    }
 
 
 @task(name="check-batch", cache_policy=NO_CACHE, persist_result=False)
@@ -154,15 +158,22 @@ def dask_crunch(chunks: int = 80, batches: int = 2) -> dict[str, Any]:
     rows = [future.result() for future in checked]
     seconds = time.perf_counter() - started
     workers = sorted({row["dask_worker"] for row in rows})
-    create_table_artifact(key="dask-crunch-workers", table=rows,
-                          description="One row per batch: which Dask worker crunched it and which checked it.")
-    print(f"{chunks} chunks in {len(rows)} task runs on {len(workers)} worker(s) in {seconds:.2f} s: {', '.join(workers)}")
+    create_table_artifact(
+        key="dask-crunch-workers",
+        table=rows,
+        description="One row per batch: which Dask worker crunched it and which checked it.",
+    )
+    print(
+        f"{chunks} chunks in {len(rows)} task runs on {len(workers)} worker(s) in {seconds:.2f} s: {', '.join(workers)}"
+    )
     return {"chunks": chunks, "task_runs": len(rows) * 2, "seconds": seconds, "workers": workers}
 
 
 # The *same* flow with a different task runner: `with_options` makes a copy, the code is untouched.
 # One thread = sequential; two threads = what most people try first (the GIL keeps it sequential).
-sequential_crunch = dask_crunch.with_options(name="dask-crunch-sequential", task_runner=ThreadPoolTaskRunner(max_workers=1))
+sequential_crunch = dask_crunch.with_options(
+    name="dask-crunch-sequential", task_runner=ThreadPoolTaskRunner(max_workers=1)
+)
 threaded_crunch = dask_crunch.with_options(name="dask-crunch-threads", task_runner=ThreadPoolTaskRunner(max_workers=2))
 
 
@@ -186,7 +197,12 @@ def fine_grained_crunch(chunks: int = 80) -> dict[str, Any]:
     """Crunch `chunks` chunks as one Prefect task run that fans out with plain Dask."""
     started = time.perf_counter()
     result = crunch_with_dask_client.submit(chunks).result()
-    return {"chunks": chunks, "task_runs": 1, "seconds": time.perf_counter() - started, "workers": [result["dask_worker"]]}
+    return {
+        "chunks": chunks,
+        "task_runs": 1,
+        "seconds": time.perf_counter() - started,
+        "workers": [result["dask_worker"]],
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -209,12 +225,16 @@ def dask_compare(chunks: int = 80, batches: int = 2) -> list[dict[str, Any]]:
     for label, run in variants:
         started = time.perf_counter()
         result = run()
-        rows.append({"variant": label, "task_runs": result["task_runs"], "seconds": round(time.perf_counter() - started, 2)})
+        rows.append(
+            {"variant": label, "task_runs": result["task_runs"], "seconds": round(time.perf_counter() - started, 2)}
+        )
     baseline = rows[0]["seconds"]
     for row in rows:
         row["speedup"] = round(baseline / row["seconds"], 2)
         print(f"{row['variant']:<42} {row['task_runs']:>4} task run(s) {row['seconds']:>7.2f} s  {row['speedup']:.2f}x")
-    create_table_artifact(key="dask-compare", table=rows, description=f"{chunks} chunks of CPU work; speedup over the sequential run.")
+    create_table_artifact(
+        key="dask-compare", table=rows, description=f"{chunks} chunks of CPU work; speedup over the sequential run."
+    )
     return rows
 
 

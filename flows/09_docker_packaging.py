@@ -90,12 +90,15 @@ def docker_packaging() -> dict[str, str | bool]:
     toolkit = load_toolkit()
     create_markdown_artifact(
         key="docker-packaging-report",
-        markdown="## What ran this flow\n\n" + toolkit.markdown_table([{"fact": k, "value": v} for k, v in report.items()]),
+        markdown="## What ran this flow\n\n"
+        + toolkit.markdown_table([{"fact": k, "value": v} for k, v in report.items()]),
         description="The lab_toolkit version and install location, and the container that ran the flow.",
     )
     where = f"container {report['hostname']}" if report["in_container"] else f"host {report['hostname']} (no container)"
-    print(f"lab_toolkit {report['lab_toolkit_version']} from {report['lab_toolkit_location']}, "
-          f"flow code from {report['code_dir']}, in {where}")
+    print(
+        f"lab_toolkit {report['lab_toolkit_version']} from {report['lab_toolkit_location']}, "
+        f"flow code from {report['code_dir']}, in {where}"
+    )
     return report
 
 

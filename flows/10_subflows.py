@@ -98,7 +98,9 @@ def fetch_weather(city: City, hours: int) -> list[dict[str, Any]]:
 @flow(name="city-weather", persist_result=True, log_prints=True)
 def city_weather(city: City = "Berlin", hours: Annotated[int, Field(ge=1, le=744)] = 24) -> dict[str, Any]:
     """Child flow: one city's mean temperature over the last hours."""
-    temperatures = [r["temperature_c"] for r in fetch_weather(city, hours) if isinstance(r.get("temperature_c"), (int, float))]
+    temperatures = [
+        r["temperature_c"] for r in fetch_weather(city, hours) if isinstance(r.get("temperature_c"), (int, float))
+    ]
     summary = {"city": city, "hours": hours, "mean_c": round(fmean(temperatures), 1)}
     print(summary)
     return summary
@@ -116,9 +118,18 @@ def run_child(deployment: str, parameters: dict[str, Any]) -> dict[str, Any]:
     key = f"{flow_run.id}:{deployment}:{sorted(parameters.items())}"
     child = run_deployment(deployment, parameters=parameters, timeout=CHILD_TIMEOUT_SECONDS, idempotency_key=key)
     state = child.state
-    result = state.result(raise_on_failure=False) if state and state.is_completed() and deployment == CITY_WEATHER_DEPLOYMENT else None
-    return {"deployment": deployment, "parameters": str(parameters), "child_run": child.name,
-            "state": state.type.value if state else "UNKNOWN", "result": str(result) if result is not None else ""}
+    result = (
+        state.result(raise_on_failure=False)
+        if state and state.is_completed() and deployment == CITY_WEATHER_DEPLOYMENT
+        else None
+    )
+    return {
+        "deployment": deployment,
+        "parameters": str(parameters),
+        "child_run": child.name,
+        "state": state.type.value if state else "UNKNOWN",
+        "result": str(result) if result is not None else "",
+    }
 
 
 @flow(name="flow-of-flows", log_prints=True)
@@ -139,7 +150,11 @@ def flow_of_flows(
     futures = [run_child.submit(deployment, parameters) for deployment, parameters in children]
     reports = [future.result() for future in futures]
 
-    create_table_artifact(key="flow-of-flows-children", table=reports, description="Each child deployment run, its final state and result.")
+    create_table_artifact(
+        key="flow-of-flows-children",
+        table=reports,
+        description="Each child deployment run, its final state and result.",
+    )
     unfinished = [r for r in reports if r["state"] != "COMPLETED"]
     if unfinished:
         raise RuntimeError(f"{len(unfinished)} child run(s) did not complete: {unfinished}")

@@ -44,7 +44,15 @@ UPSTREAM_URL = os.environ.get("LAB_UPSTREAM_URL", "http://127.0.0.1:8700")
 
 # Where the upstream has weather: one city per customer country. Customers in other countries
 # (US, GB, FR) have no city, so they widen nothing.
-CITY_OF_COUNTRY = {"DE": "Berlin", "NG": "Lagos", "PE": "Lima", "IN": "Mumbai", "NO": "Oslo", "AU": "Sydney", "CA": "Toronto"}
+CITY_OF_COUNTRY = {
+    "DE": "Berlin",
+    "NG": "Lagos",
+    "PE": "Lima",
+    "IN": "Mumbai",
+    "NO": "Oslo",
+    "AU": "Sydney",
+    "CA": "Toronto",
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -71,7 +79,9 @@ def fetch_customer_countries() -> dict[int, str]:
 def mean_temperature(city: str, hours: int) -> float:
     """A city's mean temperature over its last `hours` hourly readings."""
     readings = get_json("/weather", city=city, hours=hours)["records"]
-    return round(fmean(float(r["temperature_c"]) for r in readings if isinstance(r.get("temperature_c"), (int, float))), 1)
+    return round(
+        fmean(float(r["temperature_c"]) for r in readings if isinstance(r.get("temperature_c"), (int, float))), 1
+    )
 
 
 def all_clear(returned: int, scanned: int) -> str:
@@ -92,7 +102,9 @@ NETWORK_RETRIES = {"retries": 3, "retry_delay_seconds": 1}
 def breaking_the_dag(
     max_orders: Annotated[int, Field(ge=1, le=5000, description="Stop paging once this many orders are in.")] = 300,
     page_size: Annotated[int, Field(ge=1, le=500, description="Orders per page (the upstream allows 500).")] = 100,
-    return_alert_rate: Annotated[float, Field(ge=0, le=1, description="Investigate when more than this share was returned.")] = 0.03,
+    return_alert_rate: Annotated[
+        float, Field(ge=0, le=1, description="Investigate when more than this share was returned.")
+    ] = 0.03,
 ) -> dict[str, Any]:
     """Page through orders until the data says stop, then branch and fan out as the data dictates."""
     # 2. A while loop: how many pages is not known until a page comes back short.
@@ -119,14 +131,34 @@ def breaking_the_dag(
     # 4. The investigation: where do the returning customers live? One weather task per city found,
     #    so the fan-out is as wide as the data makes it (none at all if nobody lives near a city).
     countries = task(fetch_customer_countries, name="customer-countries", **NETWORK_RETRIES)()
-    cities = sorted({CITY_OF_COUNTRY[c] for o in returned if (c := countries.get(o.get("customer_id"))) in CITY_OF_COUNTRY})
-    weather = task(mean_temperature, **NETWORK_RETRIES).with_options(name="city-weather", task_run_name="weather-{city}")
-    temperatures = dict(zip(cities, [future.result() for future in weather.map(cities, hours=24)]))
-    rows = [{"city": city, "returns": sum(1 for o in returned if CITY_OF_COUNTRY.get(countries.get(o.get("customer_id"), "")) == city),
-             "mean_temperature_c": temperatures[city]} for city in cities]
-    create_table_artifact(key="returns-by-city", table=rows, description="Returned orders by the customer's city, with the city's weather.")
+    cities = sorted(
+        {CITY_OF_COUNTRY[c] for o in returned if (c := countries.get(o.get("customer_id"))) in CITY_OF_COUNTRY}
+    )
+    weather = task(mean_temperature, **NETWORK_RETRIES).with_options(
+        name="city-weather", task_run_name="weather-{city}"
+    )
+    temperatures = dict(zip(cities, [future.result() for future in weather.map(cities, hours=24)], strict=True))
+    rows = [
+        {
+            "city": city,
+            "returns": sum(1 for o in returned if CITY_OF_COUNTRY.get(countries.get(o.get("customer_id"), "")) == city),
+            "mean_temperature_c": temperatures[city],
+        }
+        for city in cities
+    ]
+    create_table_artifact(
+        key="returns-by-city",
+        table=rows,
+        description="Returned orders by the customer's city, with the city's weather.",
+    )
     print(f"investigated {len(returned)} returns across {len(cities)} cities: {temperatures}")
-    return {"pages": page, "orders": len(orders), "returned": len(returned), "branch": "investigate", "cities": temperatures}
+    return {
+        "pages": page,
+        "orders": len(orders),
+        "returned": len(returned),
+        "branch": "investigate",
+        "cities": temperatures,
+    }
 
 
 if __name__ == "__main__":

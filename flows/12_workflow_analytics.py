@@ -54,7 +54,9 @@ from pydantic import Field
 from workshop_lab.flow_tools.warehouse import writer_lock
 
 # The lab sets LAB_WAREHOUSE_PATH for every process that runs flows; outside the lab, a temp file.
-WAREHOUSE_PATH = Path(os.environ.get("LAB_WAREHOUSE_PATH", Path(tempfile.gettempdir()) / "workflow-lab" / "warehouse.duckdb"))
+WAREHOUSE_PATH = Path(
+    os.environ.get("LAB_WAREHOUSE_PATH", Path(tempfile.gettempdir()) / "workflow-lab" / "warehouse.duckdb")
+)
 
 # The most the API hands out per request: larger limits are refused with HTTP 422.
 API_PAGE_LIMIT = 200
@@ -89,8 +91,15 @@ def seconds(value: Any) -> float:
 def fetch_flow_runs(page_size: int) -> list[dict[str, Any]]:
     """Every flow run in the API, with its flow's name, as plain rows."""
     with get_client(sync_client=True) as client:
-        flows = {f.id: f.name for f in read_all(lambda limit, offset: client.read_flows(limit=limit, offset=offset), page_size, "flows")}
-        runs = read_all(lambda limit, offset: client.read_flow_runs(limit=limit, offset=offset, sort=FlowRunSort.ID_DESC), page_size, "flow runs")
+        flows = {
+            f.id: f.name
+            for f in read_all(lambda limit, offset: client.read_flows(limit=limit, offset=offset), page_size, "flows")
+        }
+        runs = read_all(
+            lambda limit, offset: client.read_flow_runs(limit=limit, offset=offset, sort=FlowRunSort.ID_DESC),
+            page_size,
+            "flow runs",
+        )
     return [
         {
             "id": str(run.id),
@@ -114,7 +123,11 @@ def fetch_flow_runs(page_size: int) -> list[dict[str, Any]]:
 def fetch_task_runs(page_size: int) -> list[dict[str, Any]]:
     """Every task run in the API, as plain rows (run_count > 1 means the task was retried)."""
     with get_client(sync_client=True) as client:
-        runs = read_all(lambda limit, offset: client.read_task_runs(limit=limit, offset=offset, sort=TaskRunSort.ID_DESC), page_size, "task runs")
+        runs = read_all(
+            lambda limit, offset: client.read_task_runs(limit=limit, offset=offset, sort=TaskRunSort.ID_DESC),
+            page_size,
+            "task runs",
+        )
     return [
         {
             "id": str(run.id),
@@ -184,15 +197,19 @@ def load_warehouse(flow_runs: list[dict[str, Any]], task_runs: list[dict[str, An
         con.execute("""create or replace table prefect_history.task_runs (
             id varchar primary key, flow_run_id varchar, name varchar, state_type varchar, run_count integer, run_seconds double)""")
         if flow_runs:
-            con.executemany(f"insert into prefect_history.flow_runs values ({', '.join('?' * len(flow_runs[0]))})",
-                            [list(row.values()) for row in flow_runs])
+            con.executemany(
+                f"insert into prefect_history.flow_runs values ({', '.join('?' * len(flow_runs[0]))})",
+                [list(row.values()) for row in flow_runs],
+            )
         if task_runs:
-            con.executemany(f"insert into prefect_history.task_runs values ({', '.join('?' * len(task_runs[0]))})",
-                            [list(row.values()) for row in task_runs])
+            con.executemany(
+                f"insert into prefect_history.task_runs values ({', '.join('?' * len(task_runs[0]))})",
+                [list(row.values()) for row in task_runs],
+            )
         con.execute(FLOW_STATS_SQL)
         result = con.execute("select * from prefect_history.flow_stats")
         columns = [column[0] for column in result.description]
-        return [dict(zip(columns, row)) for row in result.fetchall()]
+        return [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,34 +218,45 @@ def load_warehouse(flow_runs: list[dict[str, Any]], task_runs: list[dict[str, An
 # ---------------------------------------------------------------------------------------------
 @flow(name="workflow-analytics", log_prints=True)
 def workflow_analytics(
-    page_size: Annotated[int, Field(ge=1, le=API_PAGE_LIMIT, description="Runs per API request (the API allows 200).")] = API_PAGE_LIMIT,
+    page_size: Annotated[
+        int, Field(ge=1, le=API_PAGE_LIMIT, description="Runs per API request (the API allows 200).")
+    ] = API_PAGE_LIMIT,
 ) -> list[dict[str, Any]]:
     """Snapshot the lab's flow-run and task-run history into the warehouse and publish per-flow statistics."""
     flow_runs = fetch_flow_runs(page_size)
     task_runs = fetch_task_runs(page_size)
     stats = load_warehouse(flow_runs, task_runs, str(WAREHOUSE_PATH))
 
-    create_table_artifact(key="workflow-analytics", table=stats,
-                          description="Per flow: runs that started (upcoming Scheduled/Pending runs left out), success rate, "
-                                      "duration percentiles (completed runs) and retries.")
+    create_table_artifact(
+        key="workflow-analytics",
+        table=stats,
+        description="Per flow: runs that started (upcoming Scheduled/Pending runs left out), success rate, "
+        "duration percentiles (completed runs) and retries.",
+    )
     counted = sum(s["runs"] for s in stats)
     worst = min((s for s in stats if s["success_rate"] is not None), key=lambda s: s["success_rate"], default=None)
     slowest = max((s for s in stats if s["p90_seconds"] is not None), key=lambda s: s["p90_seconds"], default=None)
     create_markdown_artifact(
         key="workflow-analytics-summary",
-        markdown="\n".join([
-            "# Workflow history",
-            f"- {counted} flow runs of {len(stats)} flows, {len(task_runs)} task runs, "
-            f"{sum(s['task_retries'] for s in stats)} task retries.",
-            f"- Left out: {len(flow_runs) - counted} runs that have not started yet (Scheduled or Pending).",
-            f"- Lowest success rate: **{worst['flow_name']}** ({worst['success_rate']:.0%} of {worst['finished']} finished runs)." if worst else "- No finished runs yet.",
-            f"- Slowest at p90: **{slowest['flow_name']}** ({slowest['p90_seconds']} s)." if slowest else "",
-            f"- Warehouse: `{WAREHOUSE_PATH}`, tables prefect_history.flow_runs, task_runs, flow_stats.",
-        ]),
+        markdown="\n".join(
+            [
+                "# Workflow history",
+                f"- {counted} flow runs of {len(stats)} flows, {len(task_runs)} task runs, "
+                f"{sum(s['task_retries'] for s in stats)} task retries.",
+                f"- Left out: {len(flow_runs) - counted} runs that have not started yet (Scheduled or Pending).",
+                f"- Lowest success rate: **{worst['flow_name']}** ({worst['success_rate']:.0%} of {worst['finished']} finished runs)."
+                if worst
+                else "- No finished runs yet.",
+                f"- Slowest at p90: **{slowest['flow_name']}** ({slowest['p90_seconds']} s)." if slowest else "",
+                f"- Warehouse: `{WAREHOUSE_PATH}`, tables prefect_history.flow_runs, task_runs, flow_stats.",
+            ]
+        ),
         description="The workflow history in a few lines.",
     )
-    print(f"{counted} flow runs counted ({len(flow_runs) - counted} not started yet, left out), "
-          f"{len(task_runs)} task runs, {len(stats)} flows -> {WAREHOUSE_PATH}")
+    print(
+        f"{counted} flow runs counted ({len(flow_runs) - counted} not started yet, left out), "
+        f"{len(task_runs)} task runs, {len(stats)} flows -> {WAREHOUSE_PATH}"
+    )
     return stats
 
 

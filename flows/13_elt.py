@@ -71,16 +71,31 @@ SLACK_BLOCK = "workshop-slack"
 #    (WarehouseLocked) or a connector that crashed is worth one more try a little later.
 # ---------------------------------------------------------------------------------------------
 @task(retries=2, retry_delay_seconds=10)
-def extract_load(records: int, streams: list[str], target: str, inject_bad_records: int, full_refresh: bool) -> dict[str, Any]:
+def extract_load(
+    records: int, streams: list[str], target: str, inject_bad_records: int, full_refresh: bool
+) -> dict[str, Any]:
     """Sync source-faker into the raw tables (airbyte/extract_load.py); return per-stream counts."""
     logger = get_run_logger()
     if not AIRBYTE_PYTHON.exists():
-        raise RuntimeError(f"The Airbyte environment is missing ({AIRBYTE_PYTHON}). "
-                           "`./lab up` creates it; in Docker it is part of the lab image.")
+        raise RuntimeError(
+            f"The Airbyte environment is missing ({AIRBYTE_PYTHON}). "
+            "`./lab up` creates it; in Docker it is part of the lab image."
+        )
     raw_db = airbyte_raw_path()
-    command = [str(AIRBYTE_PYTHON), str(AIRBYTE_DIR / "extract_load.py"), "--target", target,
-               "--raw-db", str(raw_db), "--records", str(records), "--streams", ",".join(streams),
-               "--inject-bad-records", str(inject_bad_records)] + (["--full-refresh"] if full_refresh else [])
+    command = [
+        str(AIRBYTE_PYTHON),
+        str(AIRBYTE_DIR / "extract_load.py"),
+        "--target",
+        target,
+        "--raw-db",
+        str(raw_db),
+        "--records",
+        str(records),
+        "--streams",
+        ",".join(streams),
+        "--inject-bad-records",
+        str(inject_bad_records),
+    ] + (["--full-refresh"] if full_refresh else [])
     env = {**os.environ, "AIRBYTE_LOGGING_ROOT": str(raw_db.parent / "airbyte-logs")}
     with writer_lock(raw_db, purpose="elt: extract-load", log=logger.info):
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
@@ -98,7 +113,9 @@ def extract_load(records: int, streams: list[str], target: str, inject_bad_recor
     if process.returncode != 0 or summary is None:
         raise RuntimeError(f"extract-load failed (exit {process.returncode}); its last lines:\n" + "\n".join(tail))
     for stream, counts in summary["streams"].items():
-        logger.info(f"{stream}: emitted {counts['emitted']}, loaded {counts['loaded']}, raw rows {counts['raw_rows_after']}")
+        logger.info(
+            f"{stream}: emitted {counts['emitted']}, loaded {counts['loaded']}, raw rows {counts['raw_rows_after']}"
+        )
     injection = summary["injection"]
     if len(injection["faults"]) < injection["requested"]:  # fewer bad records than asked for: say so loudly
         logger.warning(injection["message"])
@@ -129,10 +146,13 @@ def dbt_build(target: str) -> None:
 
     logger = get_run_logger()
     os.environ.update(dbt_environment(target))  # dbt reads profiles.yml's env_var()s from here
-    settings = PrefectDbtSettings(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR,
-                                  target_path=Path(os.environ["DBT_TARGET_PATH"]))
-    with writer_lock(airbyte_raw_path(), purpose="elt: dbt build (reads raw)", log=logger.info), \
-            writer_lock(warehouse_path(), purpose="elt: dbt build", log=logger.info):
+    settings = PrefectDbtSettings(
+        project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target_path=Path(os.environ["DBT_TARGET_PATH"])
+    )
+    with (
+        writer_lock(airbyte_raw_path(), purpose="elt: dbt build (reads raw)", log=logger.info),
+        writer_lock(warehouse_path(), purpose="elt: dbt build", log=logger.info),
+    ):
         try:
             PrefectDbtRunner(settings=settings, raise_on_failure=True).invoke(["build"])
         finally:
@@ -166,7 +186,9 @@ def warehouse_counts() -> dict[str, Any]:
         con = duckdb.connect(str(warehouse_path()), read_only=True)
         try:
             con.execute(f"attach '{airbyte_raw_path()}' as airbyte_raw (read_only)")
-            quarantined = dict(con.execute("select stream, count(*) from quarantine.quarantined_records group by stream").fetchall())
+            quarantined = dict(
+                con.execute("select stream, count(*) from quarantine.quarantined_records group by stream").fetchall()
+            )
             layers = {
                 stream: {
                     "raw": con.execute(f"select count(*) from airbyte_raw.raw.{stream}").fetchone()[0],
@@ -175,11 +197,18 @@ def warehouse_counts() -> dict[str, Any]:
                 }
                 for stream in STREAMS
             }
-            marts = {name: con.execute(f"select count(*) from marts.{name}").fetchone()[0]
-                     for name in ("customers", "daily_revenue", "product_performance")}
-            reasons = con.execute("select stream, reason, count(*) as records from quarantine.quarantined_records "
-                                  "group by all order by records desc").fetchall()
-            quarantined_ids = {row[0]: row[1] for row in con.execute("select raw_id, reason from quarantine.quarantined_records").fetchall()}
+            marts = {
+                name: con.execute(f"select count(*) from marts.{name}").fetchone()[0]
+                for name in ("customers", "daily_revenue", "product_performance")
+            }
+            reasons = con.execute(
+                "select stream, reason, count(*) as records from quarantine.quarantined_records "
+                "group by all order by records desc"
+            ).fetchall()
+            quarantined_ids = {
+                row[0]: row[1]
+                for row in con.execute("select raw_id, reason from quarantine.quarantined_records").fetchall()
+            }
             headline = con.execute("""
                 select (select count(*) from marts.customers where purchases > 0),
                        (select round(sum(revenue), 2) from marts.daily_revenue),
@@ -189,8 +218,19 @@ def warehouse_counts() -> dict[str, Any]:
             """).fetchone()
         finally:
             con.close()
-    return {"layers": layers, "marts": marts, "reasons": reasons, "quarantined_ids": quarantined_ids,
-            "headline": dict(zip(["buying_customers", "total_revenue", "top_product", "last_day", "last_day_revenue"], headline))}
+    return {
+        "layers": layers,
+        "marts": marts,
+        "reasons": reasons,
+        "quarantined_ids": quarantined_ids,
+        "headline": dict(
+            zip(
+                ["buying_customers", "total_revenue", "top_product", "last_day", "last_day_revenue"],
+                headline,
+                strict=True,
+            )
+        ),
+    }
 
 
 @task
@@ -199,20 +239,29 @@ def quality_gates(loaded: dict[str, Any], counts: dict[str, Any]) -> list[str]:
     problems = []
     for stream, c in loaded["streams"].items():
         if c["emitted"] != c["loaded"]:
-            problems.append(f"{stream}: the connector emitted {c['emitted']} records but {c['loaded']} reached the raw table")
+            problems.append(
+                f"{stream}: the connector emitted {c['emitted']} records but {c['loaded']} reached the raw table"
+            )
     for stream, layer in counts["layers"].items():
         if layer["raw"] != layer["staged"] + layer["quarantined"]:
-            problems.append(f"{stream}: {layer['raw']} raw rows != {layer['staged']} staged + {layer['quarantined']} quarantined")
+            problems.append(
+                f"{stream}: {layer['raw']} raw rows != {layer['staged']} staged + {layer['quarantined']} quarantined"
+            )
     for fault in loaded["injection"]["faults"]:
         caught = counts["quarantined_ids"].get(fault["raw_id"])
         if caught != fault["fault"]:
-            problems.append(f"injected fault '{fault['fault']}' on {fault['stream']} {fault['raw_id']} was "
-                            + (f"quarantined as '{caught}'" if caught else "not quarantined"))
+            problems.append(
+                f"injected fault '{fault['fault']}' on {fault['stream']} {fault['raw_id']} was "
+                + (f"quarantined as '{caught}'" if caught else "not quarantined")
+            )
     if any(rows == 0 for rows in counts["marts"].values()):
         problems.append(f"an empty mart: {counts['marts']}")
     if problems:
         raise ValueError("Quality gates failed:\n- " + "\n- ".join(problems))
-    return [f"{stream}: raw {l['raw']} = staged {l['staged']} + quarantined {l['quarantined']}" for stream, l in counts["layers"].items()]
+    return [
+        f"{stream}: raw {layer['raw']} = staged {layer['staged']} + quarantined {layer['quarantined']}"
+        for stream, layer in counts["layers"].items()
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,21 +270,28 @@ def quality_gates(loaded: dict[str, Any], counts: dict[str, Any]) -> list[str]:
 @task
 def publish(loaded: dict[str, Any], counts: dict[str, Any]) -> str:
     """Row counts per layer as a table artifact, the marts' headline numbers as a markdown one."""
-    rows = [{"layer": "source (emitted this run)", **{s: loaded["streams"].get(s, {}).get("emitted", 0) for s in STREAMS}},
-            {"layer": "raw (airbyte_raw.raw)", **{s: counts["layers"][s]["raw"] for s in STREAMS}},
-            {"layer": "staging", **{s: counts["layers"][s]["staged"] for s in STREAMS}},
-            {"layer": "quarantine", **{s: counts["layers"][s]["quarantined"] for s in STREAMS}},
-            {"layer": "bad records injected (this run)",
-             **{s: sum(f["stream"] == s for f in loaded["injection"]["faults"]) for s in STREAMS}}]
-    create_table_artifact(key="elt-row-counts", table=rows,
-                          description="Rows per layer and stream: raw = staging + quarantine, always.")
+    rows = [
+        {"layer": "source (emitted this run)", **{s: loaded["streams"].get(s, {}).get("emitted", 0) for s in STREAMS}},
+        {"layer": "raw (airbyte_raw.raw)", **{s: counts["layers"][s]["raw"] for s in STREAMS}},
+        {"layer": "staging", **{s: counts["layers"][s]["staged"] for s in STREAMS}},
+        {"layer": "quarantine", **{s: counts["layers"][s]["quarantined"] for s in STREAMS}},
+        {
+            "layer": "bad records injected (this run)",
+            **{s: sum(f["stream"] == s for f in loaded["injection"]["faults"]) for s in STREAMS},
+        },
+    ]
+    create_table_artifact(
+        key="elt-row-counts", table=rows, description="Rows per layer and stream: raw = staging + quarantine, always."
+    )
     h = counts["headline"]
-    reasons = "\n".join(f"| {stream} | {reason} | {n} |" for stream, reason, n in counts["reasons"]) or "| - | none | 0 |"
+    reasons = (
+        "\n".join(f"| {stream} | {reason} | {n} |" for stream, reason, n in counts["reasons"]) or "| - | none | 0 |"
+    )
     summary = (
         f"# ELT run: {sum(c['loaded'] for c in loaded['streams'].values())} records loaded, "
-        f"{sum(l['quarantined'] for l in counts['layers'].values())} quarantined in all\n\n"
-        + (f"{loaded['injection']['message']}.\n\n" if loaded["injection"]["message"] else "") +
-        f"- Customers who bought: **{h['buying_customers']}**\n"
+        f"{sum(layer['quarantined'] for layer in counts['layers'].values())} quarantined in all\n\n"
+        + (f"{loaded['injection']['message']}.\n\n" if loaded["injection"]["message"] else "")
+        + f"- Customers who bought: **{h['buying_customers']}**\n"
         f"- Revenue (purchases not returned): **{h['total_revenue']}**\n"
         f"- Best-selling product by revenue: **{h['top_product']}**\n"
         f"- Last day with sales: {h['last_day']} ({h['last_day_revenue']})\n"
@@ -264,10 +320,33 @@ def notify(text: str) -> None:
 # ---------------------------------------------------------------------------------------------
 @flow(name="elt", log_prints=True)
 def elt(
-    records: Annotated[int, Field(ge=100, le=2_000_000, description="source-faker's count: users (and about as many purchases) on a first or full-refresh sync.")] = 10_000,
-    streams: Annotated[list[Stream], Field(min_length=1, description="Which streams to sync (the dbt models read all three: sync all three at least once).")] = STREAMS,
-    target: Annotated[Literal["duckdb", "snowflake"], Field(description="duckdb: the lab's warehouse; snowflake: SNOWFLAKE_* from .env.")] = "duckdb",
-    inject_bad_records: Annotated[int, Field(ge=0, le=1_000, description="Corrupt this many records, to see the quarantine work: those this run loaded, else (an incremental run often loads nothing) earlier ones, re-sent as corrupted new versions.")] = 0,
+    records: Annotated[
+        int,
+        Field(
+            ge=100,
+            le=2_000_000,
+            description="source-faker's count: users (and about as many purchases) on a first or full-refresh sync.",
+        ),
+    ] = 10_000,
+    streams: Annotated[
+        list[Stream],
+        Field(
+            min_length=1,
+            description="Which streams to sync (the dbt models read all three: sync all three at least once).",
+        ),
+    ] = STREAMS,
+    target: Annotated[
+        Literal["duckdb", "snowflake"],
+        Field(description="duckdb: the lab's warehouse; snowflake: SNOWFLAKE_* from .env."),
+    ] = "duckdb",
+    inject_bad_records: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=1_000,
+            description="Corrupt this many records, to see the quarantine work: those this run loaded, else (an incremental run often loads nothing) earlier ones, re-sent as corrupted new versions.",
+        ),
+    ] = 0,
     full_refresh: Annotated[bool, Field(description="Ignore the saved state and sync everything again.")] = False,
     notify_inbox: Annotated[bool, Field(description="Post the summary to the workshop-slack webhook.")] = True,
 ) -> dict[str, Any]:
@@ -275,8 +354,17 @@ def elt(
     if len(set(streams)) != len(streams):
         raise ValueError(f"streams lists a stream twice: {streams}")
     if target == "snowflake":
-        missing = [v for v in ("SNOWFLAKE_ACCOUNT", "SNOWFLAKE_USER", "SNOWFLAKE_PASSWORD", "SNOWFLAKE_WAREHOUSE", "SNOWFLAKE_DATABASE")
-                   if not os.environ.get(v)]
+        missing = [
+            v
+            for v in (
+                "SNOWFLAKE_ACCOUNT",
+                "SNOWFLAKE_USER",
+                "SNOWFLAKE_PASSWORD",
+                "SNOWFLAKE_WAREHOUSE",
+                "SNOWFLAKE_DATABASE",
+            )
+            if not os.environ.get(v)
+        ]
         if missing:
             raise ValueError(f"target='snowflake' needs {', '.join(missing)} in .env (see .env.example)")
 
@@ -290,8 +378,12 @@ def elt(
     if notify_inbox:
         notify(summary)
     print("\n".join(checks))
-    return {"streams": loaded["streams"], "layers": counts["layers"], "marts": counts["marts"],
-            "injected_bad_records": loaded["injection"]}
+    return {
+        "streams": loaded["streams"],
+        "layers": counts["layers"],
+        "marts": counts["marts"],
+        "injected_bad_records": loaded["injection"],
+    }
 
 
 if __name__ == "__main__":

@@ -81,8 +81,12 @@ def trigger_sync(connection_name: str) -> int:
     with AirbyteClient.from_env() as airbyte:
         connection = airbyte.find_connection(connection_name)
         if connection is None:
-            raise AirbyteApiError(f"no Airbyte connection named {connection_name!r}: run "
-                                  "`.venv/bin/python -m workshop_lab.airbyte_platform bootstrap` first", 404, "")
+            raise AirbyteApiError(
+                f"no Airbyte connection named {connection_name!r}: run "
+                "`.venv/bin/python -m workshop_lab.airbyte_platform bootstrap` first",
+                404,
+                "",
+            )
         job = airbyte.trigger_sync(connection.connection_id)
     logger.info("Airbyte sync job %s started for %s (%s)", job.job_id, connection_name, job.status)
     return job.job_id
@@ -104,8 +108,13 @@ def wait_for_sync(job_id: int, timeout_seconds: int, poll_seconds: float = 10.0)
 
     with AirbyteClient.from_env() as airbyte:
         job = airbyte.wait_for_job(job_id, timeout=timeout_seconds, poll=poll_seconds, on_poll=report)
-    return {"job_id": job.job_id, "status": job.status, "rows_synced": job.rows_synced,
-            "bytes_synced": job.bytes_synced, "duration": job.duration}
+    return {
+        "job_id": job.job_id,
+        "status": job.status,
+        "rows_synced": job.rows_synced,
+        "bytes_synced": job.bytes_synced,
+        "duration": job.duration,
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -119,7 +128,9 @@ def airbyte_platform_sync(
     """Trigger a sync of an Airbyte platform connection and wait for its job to succeed."""
     job_id = trigger_sync(connection_name)
     result = wait_for_sync(job_id, timeout_seconds)
-    print(f"Airbyte job {result['job_id']} {result['status']}: {result['rows_synced'] or 0} rows in {result['duration']}")
+    print(
+        f"Airbyte job {result['job_id']} {result['status']}: {result['rows_synced'] or 0} rows in {result['duration']}"
+    )
     return result
 
 

@@ -138,8 +138,19 @@ def upsert_sql(rows: int) -> str:
 def load_batch(batch: int, records: list[dict[str, Any]], path: str) -> int:
     """Merge one batch into resilience.orders in one transaction; return how many rows this flow run has there."""
     attempt, run_name = flow_run.run_count, flow_run.name
-    rows = [[r["order_id"], r.get("customer_id"), r.get("amount"), r.get("status"), r.get("ordered_at"),
-             batch, run_name, attempt] for r in records]
+    rows = [
+        [
+            r["order_id"],
+            r.get("customer_id"),
+            r.get("amount"),
+            r.get("status"),
+            r.get("ordered_at"),
+            batch,
+            run_name,
+            attempt,
+        ]
+        for r in records
+    ]
     with writer_lock(path, purpose=f"resources-going-down: batch {batch}", log=print), duckdb.connect(path) as con:
         con.execute(CREATE_TABLE)
         con.execute("begin transaction")
@@ -155,7 +166,9 @@ def reconcile(path: str, expected: int) -> dict[str, Any]:
     with writer_lock(path, purpose="resources-going-down: reconcile", log=print), duckdb.connect(path) as con:
         rows, orders, attempts = con.execute(
             f"select count(*), count(distinct order_id), coalesce(max(run_count), 0) from {TABLE} "
-            "where order_id between 1 and ?", [expected]).fetchone()
+            "where order_id between 1 and ?",
+            [expected],
+        ).fetchone()
     summary = {"expected": expected, "rows": rows, "distinct_orders": orders, "latest_attempt": attempts}
     if not rows == orders == expected:
         raise ValueError(f"{TABLE} does not reconcile: {summary}")
@@ -170,32 +183,47 @@ def reconcile(path: str, expected: int) -> dict[str, Any]:
 def resources_going_down(
     batches: Annotated[int, Field(ge=1, le=50, description="How many batches (upstream pages) to load.")] = 10,
     batch_size: Annotated[int, Field(ge=1, le=500, description="Orders per batch.")] = 100,
-    seconds_per_batch: Annotated[float, Field(ge=0, le=60, description="The pause after each batch: time to kill the worker mid-run.")] = 3.0,
+    seconds_per_batch: Annotated[
+        float, Field(ge=0, le=60, description="The pause after each batch: time to kill the worker mid-run.")
+    ] = 3.0,
 ) -> dict[str, Any]:
     """Load orders in batches into resilience.orders, idempotently, slowly enough to kill the worker mid-run."""
     path = str(warehouse_path())
     attempt = flow_run.run_count
-    print(f"attempt {attempt} of this flow run" + (" (the rerun after a crash: it loads every batch again)" if attempt > 1 else "")
-          + f": {batches} batches of {batch_size} orders into {TABLE}, {seconds_per_batch:g} s apart")
+    print(
+        f"attempt {attempt} of this flow run"
+        + (" (the rerun after a crash: it loads every batch again)" if attempt > 1 else "")
+        + f": {batches} batches of {batch_size} orders into {TABLE}, {seconds_per_batch:g} s apart"
+    )
     loaded = 0
     for batch in range(1, batches + 1):
         records = fetch_batch(batch, batch_size)
         mine = load_batch(batch, records, path)
         loaded += len(records)
-        print(f"batch {batch}/{batches} committed: orders {(batch - 1) * batch_size + 1}-{(batch - 1) * batch_size + len(records)}; "
-              f"{mine} rows of {TABLE} are this run's ({flow_run.name})")
+        print(
+            f"batch {batch}/{batches} committed: orders {(batch - 1) * batch_size + 1}-{(batch - 1) * batch_size + len(records)}; "
+            f"{mine} rows of {TABLE} are this run's ({flow_run.name})"
+        )
         if batch < batches and seconds_per_batch:
             time.sleep(seconds_per_batch)
 
     summary = reconcile(path, loaded)
-    create_markdown_artifact(key="resources-going-down", description="What the load left in the warehouse.", markdown="\n".join([
-        "# Resources going down",
-        f"- Attempt **{attempt}** of this flow run loaded {loaded} orders in {batches} batches.",
-        f"- `{TABLE}` holds **{summary['rows']}** rows for those orders, **{summary['distinct_orders']}** distinct: every order once.",
-        "- A rerun after a crash replaced the rows the first attempt had loaded (`run_count` 2) instead of adding to them.",
-        f"- Warehouse: `{path}`.",
-    ]))
-    print(f"reconciled: {summary['rows']} rows, {summary['distinct_orders']} distinct orders of {loaded} loaded (attempt {attempt})")
+    create_markdown_artifact(
+        key="resources-going-down",
+        description="What the load left in the warehouse.",
+        markdown="\n".join(
+            [
+                "# Resources going down",
+                f"- Attempt **{attempt}** of this flow run loaded {loaded} orders in {batches} batches.",
+                f"- `{TABLE}` holds **{summary['rows']}** rows for those orders, **{summary['distinct_orders']}** distinct: every order once.",
+                "- A rerun after a crash replaced the rows the first attempt had loaded (`run_count` 2) instead of adding to them.",
+                f"- Warehouse: `{path}`.",
+            ]
+        ),
+    )
+    print(
+        f"reconciled: {summary['rows']} rows, {summary['distinct_orders']} distinct orders of {loaded} loaded (attempt {attempt})"
+    )
     return summary
 
 

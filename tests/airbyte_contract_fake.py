@@ -74,8 +74,14 @@ class FakeJob:
             self.status = "failed" if self.fail else "succeeded"
 
     def as_api(self) -> dict[str, Any]:
-        body = {"jobId": self.job_id, "status": self.status, "jobType": self.job_type,
-                "startTime": self.start_time, "connectionId": self.connection_id, "lastUpdatedAt": self.start_time}
+        body = {
+            "jobId": self.job_id,
+            "status": self.status,
+            "jobType": self.job_type,
+            "startTime": self.start_time,
+            "connectionId": self.connection_id,
+            "lastUpdatedAt": self.start_time,
+        }
         if self.status == "succeeded":
             body.update(duration="PT12S", rowsSynced=1100, bytesSynced=123456)
         return body
@@ -84,9 +90,16 @@ class FakeJob:
 class AirbyteContractFake:
     """The contract fake's state and its HTTP server (FastAPI under uvicorn, in a thread, on 127.0.0.1)."""
 
-    def __init__(self, *, username: str = "airbyte", password: str = "password",
-                 client_id: str = "lab-client", client_secret: str = "lab-secret", token_seconds: int = 180,
-                 contract: PublicApiContract | None = None):
+    def __init__(
+        self,
+        *,
+        username: str = "airbyte",
+        password: str = "password",
+        client_id: str = "lab-client",
+        client_secret: str = "lab-secret",
+        token_seconds: int = 180,
+        contract: PublicApiContract | None = None,
+    ):
         self.contract = contract or public_api_contract()
         self.contract_violations: list[str] = []  # what broke Airbyte's contract, request or response
         self.username, self.password = username, password
@@ -121,7 +134,8 @@ class AirbyteContractFake:
     def assert_contract_kept(self) -> None:
         """Fail with every violation of Airbyte's contract seen so far (the tests' fixture calls it)."""
         assert not self.contract_violations, "Airbyte's public API contract was broken:\n" + "\n".join(
-            self.contract_violations)
+            self.contract_violations
+        )
 
     @property
     def url(self) -> str:
@@ -185,12 +199,14 @@ class AirbyteContractFake:
     async def _checked_response(self, method: str, path: str, response: Response) -> Response:
         """The route's response if it keeps the contract; a 500 naming what it broke if not."""
         body = b"".join([chunk async for chunk in response.body_iterator])  # type: ignore[attr-defined]
-        broken = self.contract.response_violations(method, path, response.status_code,
-                                                   response.headers.get("content-type", ""), body)
+        broken = self.contract.response_violations(
+            method, path, response.status_code, response.headers.get("content-type", ""), body
+        )
         if broken:
             self.contract_violations += [f"response to {method} {path}: {problem}" for problem in broken]
-            return JSONResponse({"message": "the contract fake broke the contract: " + "; ".join(broken)},
-                                status_code=500)
+            return JSONResponse(
+                {"message": "the contract fake broke the contract: " + "; ".join(broken)}, status_code=500
+            )
         return Response(content=body, status_code=response.status_code, headers=dict(response.headers))
 
     # -- the API ----------------------------------------------------------------------------
@@ -207,8 +223,9 @@ class AirbyteContractFake:
                 fake.requests.append((method, path, response.status_code))
                 return response
             body = await request.body()  # Starlette hands the same bytes on to the route
-            broken = fake.contract.request_violations(method, path, list(request.query_params.multi_items()),
-                                                      request.headers.get("content-type", ""), body)
+            broken = fake.contract.request_violations(
+                method, path, list(request.query_params.multi_items()), request.headers.get("content-type", ""), body
+            )
             if broken:
                 fake.contract_violations += [f"request {method} {path}: {problem}" for problem in broken]
                 response = JSONResponse({"message": "; ".join(broken), "type": "contract-violation"}, status_code=400)
@@ -233,7 +250,7 @@ class AirbyteContractFake:
             wanted_ids = {w for value in wanted for w in value.split(",") if w}
             if wanted_ids:
                 items = [item for item in items if item.get("workspaceId") in wanted_ids]
-            chunk = items[offset:offset + limit]
+            chunk = items[offset : offset + limit]
             result: dict[str, Any] = {"data": chunk}
             if offset + limit < len(items):
                 result["next"] = f"{fake.url}{request.url.path}?limit={limit}&offset={offset + limit}"
@@ -289,8 +306,13 @@ class AirbyteContractFake:
                 if not body.get("definitionId") and not (body["configuration"] or {}).get(type_key):
                     raise ApiRefusal(400, f"one of configuration.{type_key} or definitionId must be provided")
                 actor_id = str(uuid.uuid4())
-                table[actor_id] = {id_key: actor_id, "name": body["name"], type_key: body.get("definitionId", ""),
-                                   "workspaceId": body["workspaceId"], "configuration": body["configuration"]}
+                table[actor_id] = {
+                    id_key: actor_id,
+                    "name": body["name"],
+                    type_key: body.get("definitionId", ""),
+                    "workspaceId": body["workspaceId"],
+                    "configuration": body["configuration"],
+                }
                 return table[actor_id]
 
             @app.get(f"{PREFIX}/{kind}s/{{actor_id}}", name=f"get_{kind}")
@@ -354,8 +376,12 @@ class AirbyteContractFake:
             body = await request.json()
             lookup(fake.connections, body["connectionId"], "connection")
             with fake._lock:
-                job = FakeJob(job_id=len(fake.jobs) + 1, connection_id=body["connectionId"], job_type=body["jobType"],
-                              fail=fake._fail_next)
+                job = FakeJob(
+                    job_id=len(fake.jobs) + 1,
+                    connection_id=body["connectionId"],
+                    job_type=body["jobType"],
+                    fail=fake._fail_next,
+                )
                 fake._fail_next = False
                 fake.jobs[job.job_id] = job
             return job.as_api()

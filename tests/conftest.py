@@ -20,7 +20,6 @@ import pytest
 from tests.lab_api import LabHandle
 from workshop_lab.stack.compose import docker_engine
 from workshop_lab.stack.settings import PORT_SETTINGS, REPO_ROOT
-
 from workshop_lab.stack.shell import without_shell
 
 # The lab's venv points every process at the learner's running lab (workshop_lab/stack/shell.py); the
@@ -35,6 +34,7 @@ pytest_plugins = ["tests.suite_plan"]
 
 def suite_plan():
     return sys.modules["tests.suite_plan"]  # loaded by pytest as the plugin above (so its asserts are rewritten)
+
 
 REQUIRE_DOCKER = os.environ.get("LAB_REQUIRE_DOCKER") == "1"
 CHROMIUM = os.environ.get("LAB_CHROMIUM", "/usr/bin/chromium")
@@ -68,7 +68,9 @@ def need(condition: bool, reason: str, required: bool) -> None:
 def pytest_collection_finish(session) -> None:
     """The lab image builds while the tests before the Docker lab's run (tests/suite_plan.py)."""
     if suite_plan().compose_tests_selected() and docker_engine()[0] and not session.config.option.collectonly:
-        suite_plan().start_image_build(REPO_ROOT, Path(session.config._tmp_path_factory.getbasetemp()) / "lab-image-build.log")
+        suite_plan().start_image_build(
+            REPO_ROOT, Path(session.config._tmp_path_factory.getbasetemp()) / "lab-image-build.log"
+        )
 
 
 @pytest.fixture(scope="session")
@@ -95,11 +97,19 @@ class EmbeddedLab(LabHandle):
         super().__init__(self.env)
 
     def cli(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
-        result = subprocess.run([sys.executable, "-m", "workshop_lab", *args], env=self.env, cwd=REPO_ROOT,
-                                capture_output=True, text=True, timeout=timeout)
+        result = subprocess.run(
+            [sys.executable, "-m", "workshop_lab", *args],
+            env=self.env,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if check and result.returncode != 0:
-            raise AssertionError(f"./lab {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}\n"
-                                 + self.cli("logs", "-n", "40", check=False).stdout)
+            raise AssertionError(
+                f"./lab {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}\n"
+                + self.cli("logs", "-n", "40", check=False).stdout
+            )
         return result
 
     def processes(self) -> list[str]:
@@ -146,17 +156,34 @@ class ComposeLab(LabHandle):
         self.ports = lab_ports()
         self.project = f"labtest-{uuid.uuid4().hex[:8]}"
         self.env_file = workdir / "compose.env"
-        self.env_file.write_text("".join(f"{k}={v}\n" for k, v in {"COMPOSE_PROJECT_NAME": self.project, **self.ports, **TEST_LAB_SETTINGS}.items()))
-        self.compose = DockerCompose(context=REPO_ROOT, compose_file_name="docker-compose.yml", build=True, wait=True,
-                                     env_file=str(self.env_file))
+        self.env_file.write_text(
+            "".join(
+                f"{k}={v}\n"
+                for k, v in {"COMPOSE_PROJECT_NAME": self.project, **self.ports, **TEST_LAB_SETTINGS}.items()
+            )
+        )
+        self.compose = DockerCompose(
+            context=REPO_ROOT,
+            compose_file_name="docker-compose.yml",
+            build=True,
+            wait=True,
+            env_file=str(self.env_file),
+        )
         super().__init__(self.ports)
 
     def run(self, *args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess:
         """`docker compose ARGS` on this project."""
-        result = subprocess.run([*self.compose.compose_command_property, *args], cwd=REPO_ROOT,
-                                capture_output=True, text=True, timeout=timeout)
+        result = subprocess.run(
+            [*self.compose.compose_command_property, *args],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if check and result.returncode != 0:
-            raise AssertionError(f"docker compose {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
+            raise AssertionError(
+                f"docker compose {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
+            )
         return result
 
     def diagnostics(self) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
 
 from workshop_lab.stack.prefect_api import TERMINAL, PrefectApi
 
@@ -54,11 +53,15 @@ class LabHandle(PrefectApi):
 
     def run_logs(self, flow_run_id: str) -> str:
         """A flow run's log lines (the first 200), for assertion messages."""
-        logs = self.post("/logs/filter", {"logs": {"flow_run_id": {"any_": [flow_run_id]}}, "limit": 200, "sort": "TIMESTAMP_ASC"})
+        logs = self.post(
+            "/logs/filter", {"logs": {"flow_run_id": {"any_": [flow_run_id]}}, "limit": 200, "sort": "TIMESTAMP_ASC"}
+        )
         return "\n".join(entry["message"] for entry in logs)
 
     def table_artifact(self, flow_run_id: str, key: str) -> list[dict]:
-        artifacts = self.post("/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [flow_run_id]}, "key": {"any_": [key]}}})
+        artifacts = self.post(
+            "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [flow_run_id]}, "key": {"any_": [key]}}}
+        )
         assert artifacts, f"flow run {flow_run_id} created no artifact {key!r}"
         data = artifacts[0]["data"]
         return json.loads(data) if isinstance(data, str) else data
@@ -87,4 +90,3 @@ class LabHandle(PrefectApi):
         task_states = [t["state"]["type"] for t in self.task_runs(run["id"])]
         assert task_states == ["COMPLETED"] * items, task_states
         return rows
-

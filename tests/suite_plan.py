@@ -68,8 +68,12 @@ def start_image_build(repo_root: Path, log_path: Path) -> None:
         with log_path.open("w") as log:
             for service in ("prefect-server", "packaged-worker"):  # the lab image, then module 09's FROM it
                 _build["returncode"] = subprocess.run(
-                    ["docker", "compose", "--profile", "packaging", "build", service], cwd=repo_root,
-                    stdout=log, stderr=subprocess.STDOUT, timeout=1800).returncode
+                    ["docker", "compose", "--profile", "packaging", "build", service],
+                    cwd=repo_root,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    timeout=1800,
+                ).returncode
                 if _build["returncode"]:
                     return
 

@@ -29,8 +29,10 @@ from workshop_lab.flow_tools.airbyte_api import (
     AirbyteUnreachable,
 )
 
-NO_PLATFORM_REASON = ("Airbyte platform images cannot be pulled here (no registry): start "
-                      "`docker compose --profile airbyte up` where they can and set AIRBYTE_URL")
+NO_PLATFORM_REASON = (
+    "Airbyte platform images cannot be pulled here (no registry): start "
+    "`docker compose --profile airbyte up` where they can and set AIRBYTE_URL"
+)
 
 
 @pytest.fixture
@@ -45,7 +47,9 @@ def basic_client(fake: AirbyteContractFake, username: str = "airbyte", password:
 
 
 def token_client(fake: AirbyteContractFake, secret: str = "lab-secret") -> AirbyteClient:
-    return AirbyteClient(AirbyteSettings(url=fake.url, username="", password="", client_id="lab-client", client_secret=secret))
+    return AirbyteClient(
+        AirbyteSettings(url=fake.url, username="", password="", client_id="lab-client", client_secret=secret)
+    )
 
 
 # --- authentication ------------------------------------------------------------------------------
@@ -116,8 +120,9 @@ def test_nothing_listening_says_how_to_start_the_profile():
 
 
 def test_settings_prefer_client_credentials_when_both_are_set():
-    settings = AirbyteSettings.from_env({"AIRBYTE_URL": "http://airbyte:8000", "AIRBYTE_CLIENT_ID": "id",
-                                         "AIRBYTE_CLIENT_SECRET": "secret"})
+    settings = AirbyteSettings.from_env(
+        {"AIRBYTE_URL": "http://airbyte:8000", "AIRBYTE_CLIENT_ID": "id", "AIRBYTE_CLIENT_SECRET": "secret"}
+    )
     assert settings.url == "http://airbyte:8000" and settings.uses_client_credentials
     assert not isinstance(settings.auth(), httpx.BasicAuth)
     assert isinstance(AirbyteSettings.from_env({}).auth(), httpx.BasicAuth)  # airbyte/password by default
@@ -137,8 +142,12 @@ def test_bootstrap_creates_the_source_destination_and_connection_the_files_descr
     assert (connection["namespaceDefinition"], connection["namespaceFormat"]) == ("custom_format", "raw")
     streams = {s["name"]: s for s in connection["configurations"]["streams"]}
     assert set(streams) == {"users", "products", "purchases"}
-    assert streams["users"] == {"name": "users", "syncMode": "incremental_append", "cursorField": ["updated_at"],
-                                "primaryKey": [["id"]]}
+    assert streams["users"] == {
+        "name": "users",
+        "syncMode": "incremental_append",
+        "cursorField": ["updated_at"],
+        "primaryKey": [["id"]],
+    }
 
 
 def test_bootstrap_twice_updates_in_place_instead_of_duplicating(fake):
@@ -151,8 +160,14 @@ def test_bootstrap_twice_updates_in_place_instead_of_duplicating(fake):
 
 
 def test_bootstrap_adds_snowflake_only_when_snowflake_account_is_set(fake):
-    env = {"SNOWFLAKE_ACCOUNT": "xy12345.eu-central-1", "SNOWFLAKE_USER": "loader", "SNOWFLAKE_PASSWORD": "pw",
-           "SNOWFLAKE_WAREHOUSE": "WH", "SNOWFLAKE_DATABASE": "LAB", "SNOWFLAKE_ROLE": "LOADER"}
+    env = {
+        "SNOWFLAKE_ACCOUNT": "xy12345.eu-central-1",
+        "SNOWFLAKE_USER": "loader",
+        "SNOWFLAKE_PASSWORD": "pw",
+        "SNOWFLAKE_WAREHOUSE": "WH",
+        "SNOWFLAKE_DATABASE": "LAB",
+        "SNOWFLAKE_ROLE": "LOADER",
+    }
     with token_client(fake) as client:
         result = bootstrap(client, environ=env)
     assert [d.name for d in result.destinations] == ["warehouse-duckdb", "warehouse-snowflake"]
@@ -197,14 +212,22 @@ def test_a_job_still_running_at_the_timeout_raises_with_its_id(fake):
 def test_sync_before_bootstrap_says_to_bootstrap(fake):
     with basic_client(fake) as client, pytest.raises(BootstrapError) as caught:
         sync(client, DEFAULT_CONNECTION)
-    assert str(caught.value) == (f"no Airbyte connection named {DEFAULT_CONNECTION!r}: run "
-                                 "`python -m workshop_lab.airbyte_platform bootstrap` first")
+    assert str(caught.value) == (
+        f"no Airbyte connection named {DEFAULT_CONNECTION!r}: run "
+        "`python -m workshop_lab.airbyte_platform bootstrap` first"
+    )
     assert not fake.jobs  # nothing was triggered
 
 
 def test_the_cli_bootstraps_and_syncs(fake, monkeypatch, capsys):
     monkeypatch.setenv("AIRBYTE_URL", fake.url)
-    for name in ("AIRBYTE_USERNAME", "AIRBYTE_PASSWORD", "AIRBYTE_CLIENT_ID", "AIRBYTE_CLIENT_SECRET", "SNOWFLAKE_ACCOUNT"):
+    for name in (
+        "AIRBYTE_USERNAME",
+        "AIRBYTE_PASSWORD",
+        "AIRBYTE_CLIENT_ID",
+        "AIRBYTE_CLIENT_SECRET",
+        "SNOWFLAKE_ACCOUNT",
+    ):
         monkeypatch.delenv(name, raising=False)
     assert main(["bootstrap"]) == 0
     assert "created connection faker-to-warehouse" in capsys.readouterr().out
@@ -216,21 +239,28 @@ def test_the_contract_fake_refuses_a_request_outside_airbytes_document(fake):
     """The fake checks requests against Airbyte's document, so the tests above prove the client keeps it."""
     with basic_client(fake) as client:
         workspace = client.default_workspace()
-    response = httpx.post(f"{fake.url}/api/public/v1/sources", auth=("airbyte", "password"),
-                          json={"name": "x", "workspaceId": workspace.workspace_id, "config": {}})
+    response = httpx.post(
+        f"{fake.url}/api/public/v1/sources",
+        auth=("airbyte", "password"),
+        json={"name": "x", "workspaceId": workspace.workspace_id, "config": {}},
+    )
     assert response.status_code == 400
     assert "'configuration' is a required property" in response.text  # SourceCreateRequest's required
     assert "'config' is not one of" in response.text  # and a field outside the schema
-    response = httpx.post(f"{fake.url}/api/public/v1/jobs", auth=("airbyte", "password"),
-                          json={"connectionId": "c", "jobType": "SYNC"})
+    response = httpx.post(
+        f"{fake.url}/api/public/v1/jobs", auth=("airbyte", "password"), json={"connectionId": "c", "jobType": "SYNC"}
+    )
     assert response.status_code == 400 and "'SYNC' is not one of ['sync', 'reset', 'refresh', 'clear']" in response.text
     response = httpx.get(f"{fake.url}/api/public/v1/sources", auth=("airbyte", "password"), params={"limit": 500})
     assert response.status_code == 400 and "500 is greater than the maximum of 100" in response.text
     response = httpx.put(f"{fake.url}/api/public/v1/jobs", auth=("airbyte", "password"), json={})
     assert response.status_code == 400 and "the contract has only ['GET', 'POST'] there" in response.text
     assert {violation.split(":")[0] for violation in fake.contract_violations} == {  # each recorded, so ...
-        "request POST /api/public/v1/sources", "request POST /api/public/v1/jobs",
-        "request GET /api/public/v1/sources", "request PUT /api/public/v1/jobs"}  # ... a test that sends one fails,
+        "request POST /api/public/v1/sources",
+        "request POST /api/public/v1/jobs",
+        "request GET /api/public/v1/sources",
+        "request PUT /api/public/v1/jobs",
+    }  # ... a test that sends one fails,
     fake.contract_violations.clear()  # except this one, which sent them on purpose
 
 

@@ -19,11 +19,15 @@ AIRBYTE_PYTHON = REPO_ROOT / ".venv-airbyte" / "bin" / "python"
 
 def test_saved_metadata_belongs_to_the_installed_connector():
     saved = json.loads((AIRBYTE / "source-faker.metadata.json").read_text())
-    installed = subprocess.run([str(AIRBYTE_PYTHON), "-c",
-                                "from importlib.metadata import version; print(version('airbyte-source-faker'))"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-    assert saved["connector_version"] == installed, \
+    installed = subprocess.run(
+        [str(AIRBYTE_PYTHON), "-c", "from importlib.metadata import version; print(version('airbyte-source-faker'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert saved["connector_version"] == installed, (
         "refresh it: .venv-airbyte/bin/python airbyte/extract_load.py --capture-metadata"
+    )
     lock = (AIRBYTE / "requirements.lock").read_text()
     assert f"airbyte-source-faker=={installed}" in lock
 
@@ -40,7 +44,11 @@ def test_the_config_is_valid_and_its_streams_exist():
 
 
 def pins(lock: Path) -> dict[str, str]:
-    return dict(line.split(" ")[0].split("==") for line in lock.read_text().splitlines() if "==" in line and not line.startswith(" "))
+    return dict(
+        line.split(" ")[0].split("==")
+        for line in lock.read_text().splitlines()
+        if "==" in line and not line.startswith(" ")
+    )
 
 
 def test_the_pyairbyte_lock_is_the_connector_lock_plus_pyairbyte():

@@ -14,8 +14,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.stack]
 
 SCREENSHOTS = Path(os.environ.get("LAB_TEST_ARTIFACTS", "/tmp/lab-test-artifacts"))
 CHROMIUM_ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 

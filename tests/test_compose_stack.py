@@ -30,8 +30,14 @@ def test_postgres_started_from_prefects_migrated_schema(compose_lab):
     had no migrations to apply), and the database the stack runs on is at Prefect's newest migration."""
     log = compose_lab.run("logs", "--no-color", "postgres").stdout
     assert "running /docker-entrypoint-initdb.d/prefect-schema.sql" in log, log[-3000:]
-    revision = compose_lab.run("exec", "-T", "postgres", "sh", "-c",
-                               'psql --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" -tAc "select version_num from alembic_version"')
+    revision = compose_lab.run(
+        "exec",
+        "-T",
+        "postgres",
+        "sh",
+        "-c",
+        'psql --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" -tAc "select version_num from alembic_version"',
+    )
     assert revision.stdout.split() == [prefect_migration_head("postgresql")], revision.stdout
 
 

@@ -19,10 +19,19 @@ COMPOSE_TEXT = COMPOSE_FILE.read_text()
 # The Airbyte platform's profile lives in its own file, included by docker-compose.yml.
 AIRBYTE_COMPOSE_TEXT = (REPO_ROOT / "airbyte" / "platform" / "compose.yaml").read_text()
 # The platform's internals (its version, its database password, volume names) are its own.
-AIRBYTE_INTERNAL = {"AIRBYTE_VERSION", "AIRBYTE_DB_PASSWORD", "AIRBYTE_WORKSPACE_VOLUME", "AIRBYTE_LOCAL_VOLUME",
-                    "AIRBYTE_TRACKING_STRATEGY", "DOCKER_SOCKET"}
-COMPOSE_DEFAULTS = [(name, default) for name, default in re.findall(r"\$\{(\w+):-([^}]*)\}", COMPOSE_TEXT + AIRBYTE_COMPOSE_TEXT)
-                    if name not in AIRBYTE_INTERNAL]
+AIRBYTE_INTERNAL = {
+    "AIRBYTE_VERSION",
+    "AIRBYTE_DB_PASSWORD",
+    "AIRBYTE_WORKSPACE_VOLUME",
+    "AIRBYTE_LOCAL_VOLUME",
+    "AIRBYTE_TRACKING_STRATEGY",
+    "DOCKER_SOCKET",
+}
+COMPOSE_DEFAULTS = [
+    (name, default)
+    for name, default in re.findall(r"\$\{(\w+):-([^}]*)\}", COMPOSE_TEXT + AIRBYTE_COMPOSE_TEXT)
+    if name not in AIRBYTE_INTERNAL
+]
 # The one service allowed near the Docker socket: the Airbyte platform's relay, in an opt-in profile,
 # because the platform starts each connector as a container (docs/airbyte-platform.md).
 SOCKET_EXCEPTION = "airbyte-docker-proxy"
@@ -36,7 +45,9 @@ def test_compose_defaults_are_the_settings_defaults():
     defaults = {s.name: s.default for s in SETTINGS}
     assert COMPOSE_DEFAULTS, "the compose file reads no settings?"
     for name, default in COMPOSE_DEFAULTS:
-        assert name in defaults, f"docker-compose.yml reads ${{{name}}}, which workshop_lab/stack/settings.py does not define"
+        assert name in defaults, (
+            f"docker-compose.yml reads ${{{name}}}, which workshop_lab/stack/settings.py does not define"
+        )
         assert default == defaults[name], f"{name}: compose default {default!r} != settings default {defaults[name]!r}"
 
 
@@ -44,29 +55,44 @@ def test_compose_defaults_are_the_settings_defaults():
 def test_compose_reads_and_documents_every_shared_setting(setting):
     assert setting.name in {name for name, _ in COMPOSE_DEFAULTS}, f"docker-compose.yml ignores {setting.name}"
     header = COMPOSE_TEXT.split("\nname:")[0]
-    assert re.search(rf"^#\s+{setting.name}\s+\[{re.escape(setting.default)}\]", header, re.M), \
+    assert re.search(rf"^#\s+{setting.name}\s+\[{re.escape(setting.default)}\]", header, re.M), (
         f"the compose header does not list {setting.name} [{setting.default}]"
+    )
 
 
 def test_environment_wins_over_dotenv_and_dotenv_over_defaults(tmp_path):
     dotenv = tmp_path / ".env"
     dotenv.write_text("PREFECT_PORT=4300\nDASK_WORKERS='3'\n")
     values = resolve({"PREFECT_PORT": "4400"}, dotenv)
-    assert values["PREFECT_PORT"] == "4400" and values["DASK_WORKERS"] == "3" and values["DASK_SCHEDULER_PORT"] == "8786"
+    assert (
+        values["PREFECT_PORT"] == "4400" and values["DASK_WORKERS"] == "3" and values["DASK_SCHEDULER_PORT"] == "8786"
+    )
 
 
 # Each line of a .env, what Docker Compose reads from it, and the rule of Compose's .env syntax
 # (docs.docker.com/compose/how-tos/environment-variables/variable-interpolation/#env-file-syntax)
 # that says so. The lab reads .env with python-dotenv (settings.read_dotenv), for ./lab too.
 DOTENV_CASES = [
-    ("PREFECT_PORT=4300 # 4200 is taken on this laptop", "4300",
-     "unquoted value: an inline comment starts at a # preceded by a space"),
-    ("DASK_WORKER_MEMORY_LIMIT=2GiB#no-space", "2GiB#no-space",
-     "unquoted value: a # not preceded by a space is part of the value"),
-    ('SLACK_WEBHOOK_URL="https://hooks.example/T0#channel # still the value" # a comment', "https://hooks.example/T0#channel # still the value",
-     "double-quoted value: everything up to the closing quote, # included; a comment may follow it"),
-    ("SNOWFLAKE_PASSWORD='p#ss ${word}' # a comment", "p#ss ${word}",
-     "single-quoted value: taken literally (no interpolation), # included"),
+    (
+        "PREFECT_PORT=4300 # 4200 is taken on this laptop",
+        "4300",
+        "unquoted value: an inline comment starts at a # preceded by a space",
+    ),
+    (
+        "DASK_WORKER_MEMORY_LIMIT=2GiB#no-space",
+        "2GiB#no-space",
+        "unquoted value: a # not preceded by a space is part of the value",
+    ),
+    (
+        'SLACK_WEBHOOK_URL="https://hooks.example/T0#channel # still the value" # a comment',
+        "https://hooks.example/T0#channel # still the value",
+        "double-quoted value: everything up to the closing quote, # included; a comment may follow it",
+    ),
+    (
+        "SNOWFLAKE_PASSWORD='p#ss ${word}' # a comment",
+        "p#ss ${word}",
+        "single-quoted value: taken literally (no interpolation), # included",
+    ),
     ("SNOWFLAKE_ROLE=", "", "VAR= is an empty string, not unset"),
 ]
 
@@ -82,7 +108,9 @@ def test_dotenv_is_read_the_way_compose_reads_it(tmp_path, line, expected, rule)
 def test_dotenv_expands_variables_except_in_single_quotes(tmp_path):
     """Compose interpolates ${NAME} in unquoted and double-quoted values, not in single-quoted ones."""
     dotenv = tmp_path / ".env"
-    dotenv.write_text("SNOWFLAKE_USER=learner\nSNOWFLAKE_DATABASE=\"${SNOWFLAKE_USER}_db\"\nSNOWFLAKE_PASSWORD='${SNOWFLAKE_USER}'\n")
+    dotenv.write_text(
+        "SNOWFLAKE_USER=learner\nSNOWFLAKE_DATABASE=\"${SNOWFLAKE_USER}_db\"\nSNOWFLAKE_PASSWORD='${SNOWFLAKE_USER}'\n"
+    )
     values = read_dotenv(dotenv)
     assert values["SNOWFLAKE_DATABASE"] == "learner_db" and values["SNOWFLAKE_PASSWORD"] == "${SNOWFLAKE_USER}"
 
@@ -106,11 +134,16 @@ def test_lab_reads_its_settings_through_the_one_reader(monkeypatch):
     loader.exec_module(lab)
     monkeypatch.setenv("LAB_WITH_PYAIRBYTE", "1")
     monkeypatch.setenv("LAB_AIRBYTE_VENV", "elsewhere/airbyte-venv")
-    assert lab.airbyte_settings() == {"LAB_WITH_PYAIRBYTE": "1", "airbyte_venv": str(REPO_ROOT / "elsewhere" / "airbyte-venv")}
+    assert lab.airbyte_settings() == {
+        "LAB_WITH_PYAIRBYTE": "1",
+        "airbyte_venv": str(REPO_ROOT / "elsewhere" / "airbyte-venv"),
+    }
 
 
 def compose_json(*profile_args: str) -> dict:
-    result = subprocess.run(compose_command(*profile_args, "config", "--format", "json"), capture_output=True, text=True, cwd=REPO_ROOT)
+    result = subprocess.run(
+        compose_command(*profile_args, "config", "--format", "json"), capture_output=True, text=True, cwd=REPO_ROOT
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -125,7 +158,9 @@ def profiles() -> list[str]:
 def test_compose_config_is_valid_for_every_profile(docker_available):
     for profile in [None, *profiles()]:
         args = ("--profile", profile) if profile else ()
-        result = subprocess.run(compose_command(*args, "config", "--quiet"), capture_output=True, text=True, cwd=REPO_ROOT)
+        result = subprocess.run(
+            compose_command(*args, "config", "--quiet"), capture_output=True, text=True, cwd=REPO_ROOT
+        )
         assert result.returncode == 0, f"profile {profile}: {result.stderr}"
 
 
@@ -148,7 +183,9 @@ def test_every_published_port_binds_to_loopback_and_no_docker_socket(docker_avai
 @pytest.mark.docker
 def test_lab_image_runs_as_non_root(compose_lab):
     image = compose_json()["services"]["prefect-server"]["image"]
-    user = subprocess.run(["docker", "image", "inspect", image, "--format", "{{.Config.User}}"], capture_output=True, text=True)
+    user = subprocess.run(
+        ["docker", "image", "inspect", image, "--format", "{{.Config.User}}"], capture_output=True, text=True
+    )
     assert user.returncode == 0, user.stderr
     assert user.stdout.strip() not in ("", "root", "0")
     uid = subprocess.run(["docker", "run", "--rm", image, "id", "-u"], capture_output=True, text=True)
@@ -189,11 +226,17 @@ def test_both_labs_keep_the_scheduler_a_few_runs_ahead():
 
     compose = yaml.safe_load(COMPOSE_TEXT)
     server_env = {name: str(value) for name, value in compose["services"]["prefect-server"]["environment"].items()}
-    assert server_env.items() >= SCHEDULER_LOOKAHEAD_ENV.items(), "docker-compose.yml's prefect-server must set SCHEDULER_LOOKAHEAD_ENV"
+    assert server_env.items() >= SCHEDULER_LOOKAHEAD_ENV.items(), (
+        "docker-compose.yml's prefect-server must set SCHEDULER_LOOKAHEAD_ENV"
+    )
     [embedded_server] = [s for s in embedded_services(LabConfig.load()) if s.name == "prefect-server"]
     assert embedded_server.extra_env.items() >= SCHEDULER_LOOKAHEAD_ENV.items()
 
     # Prefect reads these values (a duration must be ISO 8601: "300" makes every Prefect process fail).
-    scheduler = ServerServicesSchedulerSettings(**{name.removeprefix("PREFECT_SERVER_SERVICES_SCHEDULER_").lower(): value
-                                                   for name, value in SCHEDULER_LOOKAHEAD_ENV.items()})
+    scheduler = ServerServicesSchedulerSettings(
+        **{
+            name.removeprefix("PREFECT_SERVER_SERVICES_SCHEDULER_").lower(): value
+            for name, value in SCHEDULER_LOOKAHEAD_ENV.items()
+        }
+    )
     assert scheduler.min_scheduled_time <= timedelta(minutes=10) and scheduler.max_runs <= 10, scheduler

@@ -19,15 +19,25 @@ def test_dbt_parse_accepts_the_snowflake_profile(tmp_path):
     env = {
         **os.environ,
         "DBT_TARGET": "snowflake",
-        "SNOWFLAKE_ACCOUNT": "xy12345.eu-central-1", "SNOWFLAKE_USER": "learner",
-        "SNOWFLAKE_PASSWORD": "not-a-secret", "SNOWFLAKE_WAREHOUSE": "COMPUTE_WH", "SNOWFLAKE_DATABASE": "LAB",
-        "LAB_WAREHOUSE_PATH": str(tmp_path / "unused.duckdb"), "LAB_AIRBYTE_RAW_PATH": str(tmp_path / "unused-raw.duckdb"),
-        "DBT_TARGET_PATH": str(tmp_path / "target"), "DBT_LOG_PATH": str(tmp_path / "logs"),
+        "SNOWFLAKE_ACCOUNT": "xy12345.eu-central-1",
+        "SNOWFLAKE_USER": "learner",
+        "SNOWFLAKE_PASSWORD": "not-a-secret",
+        "SNOWFLAKE_WAREHOUSE": "COMPUTE_WH",
+        "SNOWFLAKE_DATABASE": "LAB",
+        "LAB_WAREHOUSE_PATH": str(tmp_path / "unused.duckdb"),
+        "LAB_AIRBYTE_RAW_PATH": str(tmp_path / "unused-raw.duckdb"),
+        "DBT_TARGET_PATH": str(tmp_path / "target"),
+        "DBT_LOG_PATH": str(tmp_path / "logs"),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
     project = REPO_ROOT / "dbt_project"
-    result = subprocess.run([str(DBT), "parse", "--project-dir", str(project), "--profiles-dir", str(project)],
-                            env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [str(DBT), "parse", "--project-dir", str(project), "--profiles-dir", str(project)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     manifest = json.loads((tmp_path / "target" / "manifest.json").read_text())
     assert manifest["metadata"]["adapter_type"] == "snowflake"

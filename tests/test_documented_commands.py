@@ -34,7 +34,11 @@ from workshop_lab.stack.settings import FLOWS_DIR, REPO_ROOT
 pytestmark = pytest.mark.stack
 
 STARTS_LIKE_A_COMMAND = ("./lab ", ".venv/bin/", "curl ", "docker ", "cp ", "prefect ", "python ")
-DOC_FILES = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md")), *sorted((FLOWS_DIR / "exercises").glob("*.md"))]
+DOC_FILES = [
+    REPO_ROOT / "README.md",
+    *sorted((REPO_ROOT / "docs").glob("*.md")),
+    *sorted((FLOWS_DIR / "exercises").glob("*.md")),
+]
 MODULES = sorted(FLOWS_DIR.glob("[0-9][0-9]_*.py"))
 
 
@@ -134,20 +138,43 @@ def documented_commands() -> dict[str, list[str]]:
 COMPLETED = Expect(0, ("COMPLETED after",))
 RULES: list[tuple[str, Expect | Skip]] = [
     # Commands that start, stop or wipe a lab, or are the suite itself: run by their own tests.
-    (r"^(\./lab|python lab) (up|down|reset)\b", Skip("starts, stops or wipes the lab: tests/test_embedded_stack.py and the fixtures run it")),
+    (
+        r"^(\./lab|python lab) (up|down|reset)\b",
+        Skip("starts, stops or wipes the lab: tests/test_embedded_stack.py and the fixtures run it"),
+    ),
     (r"^\./lab test\b", Skip("the test suite itself")),
     (r"^docker |--docker\b", Skip("the Docker lab: tests/test_compose_stack.py drives the same compose file")),
-    (r"airbyte[-_]platform|--profile airbyte|AIRBYTE_URL=", Skip("needs the Airbyte platform, whose images cannot be pulled here")),
+    (
+        r"airbyte[-_]platform|--profile airbyte|AIRBYTE_URL=",
+        Skip("needs the Airbyte platform, whose images cannot be pulled here"),
+    ),
     (r"bench/", Skip("a benchmark: minutes of work whose figures are reported, not tested")),
-    (r"^prefect server start|^prefect deploy$", Skip("names Prefect's own command in a sentence about Prefect, not a step for the learner")),
-    (r"\bNN\b|\bPATH\b|FLOW/DEPLOYMENT|\[SERVICE\]|SCHEDULE_ID|DEPLOYMENT_ID|weather-window|weather-watch",
-     Skip("a template, or an exercise's own deployment: tests/test_exercise_checks.py runs the exercises")),
-    (r"flows/mine/|^mkdir -p flows/mine", Skip("the learner's own file: tests/test_exercise_checks.py checks every starting point and solution")),
+    (
+        r"^prefect server start|^prefect deploy$",
+        Skip("names Prefect's own command in a sentence about Prefect, not a step for the learner"),
+    ),
+    (
+        r"\bNN\b|\bPATH\b|FLOW/DEPLOYMENT|\[SERVICE\]|SCHEDULE_ID|DEPLOYMENT_ID|weather-window|weather-watch",
+        Skip("a template, or an exercise's own deployment: tests/test_exercise_checks.py runs the exercises"),
+    ),
+    (
+        r"flows/mine/|^mkdir -p flows/mine",
+        Skip("the learner's own file: tests/test_exercise_checks.py checks every starting point and solution"),
+    ),
     (r"^cp \.env\.example \.env$", Skip("would overwrite a learner's .env; tests/test_config.py checks .env.example")),
     (r"^\./lab logs\b.*-f\b", Skip("follows the logs until Ctrl-C")),
-    (r"^\./lab chaos kill\b", Skip("crashes a service of the lab on purpose: tests/test_recovery.py and tests/test_watchdog.py kill each one and watch it come back")),
-    (r"^\.venv/bin/pip install|^\.venv/bin/python flows/09_docker_packaging\.py$",
-     Skip("installs lab_toolkit into the lab's venv (module 09's step before the script): tests/course/test_09_docker_packaging.py builds and runs the package")),
+    (
+        r"^\./lab chaos kill\b",
+        Skip(
+            "crashes a service of the lab on purpose: tests/test_recovery.py and tests/test_watchdog.py kill each one and watch it come back"
+        ),
+    ),
+    (
+        r"^\.venv/bin/pip install|^\.venv/bin/python flows/09_docker_packaging\.py$",
+        Skip(
+            "installs lab_toolkit into the lab's venv (module 09's step before the script): tests/course/test_09_docker_packaging.py builds and runs the package"
+        ),
+    ),
     (r"\brm\b", Skip("deletes part of the lab's state (the instructor guide's reset of one module)")),
     # A learner's first `./lab check NN`: no file of theirs yet, and the line says how to start one.
     (r"^\./lab check \d\d$", Expect(2, ("does not exist yet", "cp flows/exercises/starters/"))),
@@ -156,7 +183,10 @@ RULES: list[tuple[str, Expect | Skip]] = [
     (r"^\./lab run notifications/notifications --param fail=true$", Expect(1, ("FAILED after",))),
     (r"^\./lab run retries/retries --param page_size=600$", Expect(1, ("FAILED after",))),
     (r"^\./lab run parameters/parameters --param city=Atlantis$", Expect(2, ("refuses these parameters",))),
-    (r"^\./lab run docker-packaging/", Skip("runs on the packaging profile's worker (Docker): tests/course/test_09_docker_packaging.py")),
+    (
+        r"^\./lab run docker-packaging/",
+        Skip("runs on the packaging profile's worker (Docker): tests/course/test_09_docker_packaging.py"),
+    ),
     (r"^\./lab run ", COMPLETED),
     (r"^\./lab (status|doctor|deploy|settings|env)\b", Expect(0)),
     (r"^\./lab logs\b", Expect(0, ("=====",))),
@@ -199,16 +229,24 @@ def as_typed_here(command: str, lab) -> str:
     """The command as the learner types it, pointed at the lab under test: its ports for the
     default ones, its state folder for the default `.lab/`."""
     typed = command
-    for default, setting in (("4200", "PREFECT_PORT"), ("8786", "DASK_SCHEDULER_PORT"), ("8787", "DASK_DASHBOARD_PORT"),
-                             ("8700", "UPSTREAM_PORT"), ("8701", "INBOX_PORT")):
+    for default, setting in (
+        ("4200", "PREFECT_PORT"),
+        ("8786", "DASK_SCHEDULER_PORT"),
+        ("8787", "DASK_DASHBOARD_PORT"),
+        ("8700", "UPSTREAM_PORT"),
+        ("8701", "INBOX_PORT"),
+    ):
         typed = typed.replace(f"localhost:{default}", f"localhost:{lab.env[setting]}")
     return re.sub(r"(?<![\w/])\.lab/", f"{lab.home}/", typed)
 
 
 def to_run(command: str) -> bool:
     outcome = rule_for(command)
-    mine = (command.startswith("./lab check") and "--file" not in command
-            and any((FLOWS_DIR / "mine").glob(f"{command[-2:]}_*.py")))
+    mine = (
+        command.startswith("./lab check")
+        and "--file" not in command
+        and any((FLOWS_DIR / "mine").glob(f"{command[-2:]}_*.py"))
+    )
     return isinstance(outcome, Expect) and not mine
 
 
@@ -226,13 +264,23 @@ def ran(embedded_lab) -> dict[str, Ran]:
     code = "from prefect.blocks.system import Secret; Secret(value='s3cr3t').save('upstream-api-token', overwrite=True)"
     subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, timeout=120)
 
-    ports = {k: embedded_lab.env[k] for k in ("PREFECT_PORT", "DASK_SCHEDULER_PORT", "DASK_DASHBOARD_PORT", "UPSTREAM_PORT", "INBOX_PORT")}
+    ports = {
+        k: embedded_lab.env[k]
+        for k in ("PREFECT_PORT", "DASK_SCHEDULER_PORT", "DASK_DASHBOARD_PORT", "UPSTREAM_PORT", "INBOX_PORT")
+    }
     shell = learner_env(ports, embedded_lab.home)
 
     def run(command: str) -> Ran:
         started = time.monotonic()
-        result = subprocess.run(as_typed_here(command, embedded_lab), shell=True, cwd=REPO_ROOT, env=shell,
-                                capture_output=True, text=True, timeout=600)
+        result = subprocess.run(
+            as_typed_here(command, embedded_lab),
+            shell=True,
+            cwd=REPO_ROOT,
+            env=shell,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         return Ran(result, time.monotonic() - started)
 
     commands = [command for command, _ in COMMANDS if to_run(command)]
@@ -242,7 +290,7 @@ def ran(embedded_lab) -> dict[str, Ran]:
         httpx.post(f"{embedded_lab.upstream_url}/chaos/reset", timeout=30).raise_for_status()
     with ThreadPoolExecutor(AT_ONCE) as pool:
         rest = [c for c in commands if not ALONE.search(c) and not AFTER.search(c)]
-        done.update(zip(rest, pool.map(run, rest)))
+        done.update(zip(rest, pool.map(run, rest), strict=True))
     done.update((command, run(command)) for command in commands if AFTER.search(command))
     # Where the fixture's minutes go: each command's seconds, slowest first.
     artifacts = Path(os.environ.get("LAB_TEST_ARTIFACTS", "/tmp/lab-test-artifacts"))
@@ -259,11 +307,15 @@ def test_documented_command_works_as_written(ran, command, places):
         pytest.skip(outcome.reason)
     assert outcome is not None, f"no rule for {command!r}"
     if command not in ran:
-        pytest.skip("flows/mine/ holds your own file for this exercise: the command checks it, not a fresh learner's state")
+        pytest.skip(
+            "flows/mine/ holds your own file for this exercise: the command checks it, not a fresh learner's state"
+        )
     result, seconds = ran[command].result, ran[command].seconds
     output = result.stdout + result.stderr
     where = f"{command!r} (documented in {', '.join(sorted(set(places)))}; {seconds:.0f}s)"
     assert result.returncode == outcome.code, f"{where} exited {result.returncode}\n{output[-3000:]}"
     for shown in outcome.shows:
         assert shown in output, f"{where} did not show {shown!r}\n{output[-3000:]}"
-    assert "Traceback" not in result.stderr or outcome.code != 0, f"{where} printed a traceback\n{result.stderr[-3000:]}"
+    assert "Traceback" not in result.stderr or outcome.code != 0, (
+        f"{where} printed a traceback\n{result.stderr[-3000:]}"
+    )

@@ -19,8 +19,9 @@ PROBES = Path(__file__).resolve().parent / "probes"
 
 def run_in_airbyte_venv(probe: str, tmp_path: Path) -> dict:
     """Run tests/probes/<probe> in the Airbyte venv, in tmp_path; its last stdout line is JSON."""
-    done = subprocess.run([str(AIRBYTE_PYTHON), str(PROBES / probe)], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [str(AIRBYTE_PYTHON), str(PROBES / probe)], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -35,8 +36,9 @@ def test_chunks_merge_on_the_key_keep_null_keys_and_flag_values_that_do_not_fit(
     meta = json.loads(rows[(2, "Kia")][3])
     assert rows[(2, "Kia")][2] is None
     assert meta == {"changes": [{"field": "price", "change": "NULLED", "reason": "DESTINATION_SERIALIZATION_ERROR"}]}
-    assert result["state"] == [{"type": "STREAM", "stream": {"stream_descriptor": {"name": "products"},
-                                                             "stream_state": {"n": 1}}}]
+    assert result["state"] == [
+        {"type": "STREAM", "stream": {"stream_descriptor": {"name": "products"}, "stream_state": {"n": 1}}}
+    ]
 
 
 def test_a_chunk_that_fails_leaves_neither_its_rows_nor_its_state(tmp_path):
@@ -75,7 +77,9 @@ def test_bad_records_go_into_this_runs_records_first_then_into_earlier_ones_re_s
     assert result["loaded"] == {"users": 0, "purchases": 0}
     assert len(resent["faults"]) == 5 and all(f["new_version"] for f in resent["faults"]), resent
     assert resent["not_injected"] == {"users": 3, "purchases": 2}, resent
-    assert "this run loaded nothing new" in resent["message"] and "Only 5 of the 10 could be injected" in resent["message"]
+    assert (
+        "this run loaded nothing new" in resent["message"] and "Only 5 of the 10 could be injected" in resent["message"]
+    )
     assert len(rows["users"]) == 4 and len(rows["purchases"]) == 2, "a new version replaces its record, never adds one"
     by_raw_id = {r[3]: r for s in rows for r in rows[s]}
     for f in resent["faults"]:
@@ -84,5 +88,6 @@ def test_bad_records_go_into_this_runs_records_first_then_into_earlier_ones_re_s
     kept_keys = {r[0]: (r[1], r[2]) for r in rows["users"] if r[0] is not None}  # their key kept, a field corrupted
     assert set(kept_keys) < {1, 2, 3} and sorted(kept_keys.values()) == [(-7, "1.80"), (30, "tall")], rows["users"]
     assert len(result["logged"]) == 6 and {tuple(r) for r in result["logged"]} >= {
-        (f["stream"], f["raw_id"], f["fault"]) for f in resent["faults"] + new_user["faults"]}
+        (f["stream"], f["raw_id"], f["fault"]) for f in resent["faults"] + new_user["faults"]
+    }
     assert result["products_only"]["faults"] == [] and "nothing injected" in result["products_only"]["message"]

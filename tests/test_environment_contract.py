@@ -29,7 +29,9 @@ from workshop_lab.stack.settings import COMPOSE_FILE, REPO_ROOT, SETTINGS, LabCo
 
 COMPOSE = yaml.safe_load(COMPOSE_FILE.read_text())  # PyYAML merges `<<: *lab-env` as Compose does
 # Names a compose address may use as a host: this file's services and the included Airbyte profile's.
-COMPOSE_HOSTS = set(COMPOSE["services"]) | set(yaml.safe_load((REPO_ROOT / "airbyte" / "platform" / "compose.yaml").read_text())["services"])
+COMPOSE_HOSTS = set(COMPOSE["services"]) | set(
+    yaml.safe_load((REPO_ROOT / "airbyte" / "platform" / "compose.yaml").read_text())["services"]
+)
 
 # Each compose service that runs a lab process, and its embedded twin (compose's dask-worker is
 # one service with DASK_WORKERS replicas; the embedded lab starts dask-worker-1..N).
@@ -68,13 +70,20 @@ ADDRESS_VARIABLES = {
 # Variables one lab sets and the other does not: (compose service or "*" for all, name) -> why.
 EMBEDDED_ONLY_VARIABLES = {
     ("*", "PREFECT_HOME"): "a host folder under LAB_HOME; in Docker the image sets it (images/lab/Dockerfile)",
-    ("*", "LAB_INSTANCE"): "the embedded supervisor's marker: `./lab down` finds stray processes by it (Docker has containers)",
+    (
+        "*",
+        "LAB_INSTANCE",
+    ): "the embedded supervisor's marker: `./lab down` finds stray processes by it (Docker has containers)",
 }
 COMPOSE_ONLY_VARIABLES = {
-    ("prefect-server", "PREFECT_SERVER_DATABASE_CONNECTION_URL"):
-        "always the postgres service in Docker; the embedded server sets it only for LAB_DATABASE_URL (else SQLite)",
-    ("dask-worker", "LAB_LOOPBACK_FORWARDS"):
-        "containers only: forwards the host's loopback ports a shell's flow hands its tasks (workshop_lab/stack/dask_loopback.py)",
+    (
+        "prefect-server",
+        "PREFECT_SERVER_DATABASE_CONNECTION_URL",
+    ): "always the postgres service in Docker; the embedded server sets it only for LAB_DATABASE_URL (else SQLite)",
+    (
+        "dask-worker",
+        "LAB_LOOPBACK_FORWARDS",
+    ): "containers only: forwards the host's loopback ports a shell's flow hands its tasks (workshop_lab/stack/dask_loopback.py)",
 }
 
 # ---- named exceptions: the commands -----------------------------------------------------------
@@ -84,18 +93,27 @@ ADDRESS_OPTIONS = {"--host", "--port", "--dashboard-address", "--local-directory
 # Options one lab's command has and the other's does not: (compose service, option) -> why. The
 # embedded lab starts `prefect` through workshop_lab/stack/launch.py; its options read `launch ...`.
 EMBEDDED_ONLY_OPTIONS = {
-    ("prefect-server", "launch --seed-database"):
-        "a fresh SQLite database starts from the migrated template; in Docker, postgres' initdb loads it",
-    ("prefect-worker", "launch --after-prefect-server"):
-        "imports Prefect while the server starts, then waits for it; in Docker, depends_on (service_healthy) waits",
+    (
+        "prefect-server",
+        "launch --seed-database",
+    ): "a fresh SQLite database starts from the migrated template; in Docker, postgres' initdb loads it",
+    (
+        "prefect-worker",
+        "launch --after-prefect-server",
+    ): "imports Prefect while the server starts, then waits for it; in Docker, depends_on (service_healthy) waits",
     ("dask-worker", "--name"): "one process per worker, named like its log; compose's replicas share one command",
     ("dask-worker", "--host"): "binds to loopback on the laptop; a container listens on its own address",
-    ("dask-worker", "--no-dashboard"): "the embedded health check asks the scheduler; Docker's reads the worker's /health",
+    (
+        "dask-worker",
+        "--no-dashboard",
+    ): "the embedded health check asks the scheduler; Docker's reads the worker's /health",
 }
 COMPOSE_ONLY_OPTIONS = {
-    ("prefect-worker", "--with-healthcheck"):
-        "serves /health on port 8080 of every address for Docker's healthcheck; on a laptop that port would leave "
-        "LAB_BIND_ADDRESS and collide between labs, so the embedded check asks the server (services.py)",
+    (
+        "prefect-worker",
+        "--with-healthcheck",
+    ): "serves /health on port 8080 of every address for Docker's healthcheck; on a laptop that port would leave "
+    "LAB_BIND_ADDRESS and collide between labs, so the embedded check asks the server (services.py)",
     ("dask-worker", "--dashboard-address"): "the worker's /health on :8789, for Docker's healthcheck",
     ("dask-worker", "--preload"): "dask_loopback: only a container needs the host's loopback ports forwarded",
 }
@@ -123,7 +141,10 @@ def interpolate(value, settings: dict[str, str]) -> str:
 
 
 def compose_environment(service: str, settings: dict[str, str]) -> dict[str, str]:
-    return {name: interpolate(value, settings) for name, value in (COMPOSE["services"][service].get("environment") or {}).items()}
+    return {
+        name: interpolate(value, settings)
+        for name, value in (COMPOSE["services"][service].get("environment") or {}).items()
+    }
 
 
 def compose_command(service: str, settings: dict[str, str]) -> list[str]:
@@ -144,14 +165,14 @@ def command_parts(words: list[str]) -> tuple[list[str], dict[str, str | None]]:
     if words[0] == sys.executable and words[1:3] == ["-m", "workshop_lab.stack.launch"]:
         split = words.index("--")
         launcher = {f"launch {option}": None for option in words[3:split]}
-        program, options = command_parts(["prefect", *words[split + 1:]])
+        program, options = command_parts(["prefect", *words[split + 1 :]])
         return program, {**launcher, **options}
     if words[0] == sys.executable:
         words = ["python", *words[1:]]
     elif Path(words[0]).parent == BIN:
         words = [Path(words[0]).name, *words[1:]]
     program = words[:3] if words[:2] == ["python", "-m"] else []  # `python -m MODULE` is the program
-    words = words[len(program):]
+    words = words[len(program) :]
     while words and not words[0].startswith("-"):
         program.append(words.pop(0))
     options: dict[str, str | None] = {}
@@ -218,7 +239,7 @@ def differences(settings: dict[str, str]) -> tuple[list[str], set]:
         (their_program, their_options) = command_parts(embedded_service.command)
         if len(our_program) != len(their_program):
             problems.append(f"{service}: runs {our_program} in docker-compose.yml, {their_program} embedded")
-        for ours_word, theirs_word in zip(our_program, their_program):
+        for ours_word, theirs_word in zip(our_program, their_program, strict=False):
             if "://" in ours_word:
                 used.add(("address option", "a positional address"))
                 why = address_shape_differs(ours_word, theirs_word)
@@ -237,27 +258,32 @@ def differences(settings: dict[str, str]) -> tuple[list[str], set]:
             elif option in ADDRESS_OPTIONS:
                 used.add(("address option", option)) if our_options[option] != their_options[option] else None
             elif our_options[option] != their_options[option]:
-                problems.append(f"{service}: {option} is {our_options[option]!r} in docker-compose.yml, "
-                                f"{their_options[option]!r} embedded")
+                problems.append(
+                    f"{service}: {option} is {our_options[option]!r} in docker-compose.yml, "
+                    f"{their_options[option]!r} embedded"
+                )
     return problems, used
 
 
 # ---- the tests ------------------------------------------------------------------------------
 def test_every_lab_process_has_a_twin_on_the_other_lab():
-    assert set(COMPOSE["services"]) == set(EMBEDDED_TWIN) | set(COMPOSE_ONLY_SERVICES), \
+    assert set(COMPOSE["services"]) == set(EMBEDDED_TWIN) | set(COMPOSE_ONLY_SERVICES), (
         "a compose service without an embedded twin: add it to services.py, or name why in COMPOSE_ONLY_SERVICES"
+    )
     settings = SCENARIOS["every-setting-changed"]
     workers = [f"dask-worker-{n}" for n in range(1, int(settings["DASK_WORKERS"]) + 1)]
-    assert sorted(embedded(settings)) == sorted({*EMBEDDED_TWIN.values(), *workers}), \
+    assert sorted(embedded(settings)) == sorted({*EMBEDDED_TWIN.values(), *workers}), (
         "an embedded service without a compose twin"
+    )
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_both_labs_give_each_process_the_same_environment_and_command(scenario):
     """Names always, values where they are not addresses, in both directions."""
     problems, _ = differences(SCENARIOS[scenario])
-    assert not problems, "the two labs disagree (fix docker-compose.yml or services.py, or name why here):\n  " + \
-        "\n  ".join(problems)
+    assert not problems, (
+        "the two labs disagree (fix docker-compose.yml or services.py, or name why here):\n  " + "\n  ".join(problems)
+    )
 
 
 def test_every_named_exception_is_still_needed():
@@ -282,7 +308,9 @@ def test_every_lab_process_gets_every_shared_setting_it_passes_on():
         for service, twin in EMBEDDED_TWIN.items():
             embedded_service, config = embedded(settings)[twin]
             assert compose_environment(service, settings).get(name) == settings[name], f"compose {service}: {name}"
-            assert embedded_environment(embedded_service, config).get(name) == settings[name], f"embedded {twin}: {name}"
+            assert embedded_environment(embedded_service, config).get(name) == settings[name], (
+                f"embedded {twin}: {name}"
+            )
 
 
 def test_the_embedded_elt_follows_lab_airbyte_venv():
@@ -291,4 +319,7 @@ def test_the_embedded_elt_follows_lab_airbyte_venv():
     settings = {**SCENARIOS["defaults"], "LAB_AIRBYTE_VENV": "/opt/elsewhere/airbyte-venv"}
     env = lab_environment(LabConfig(settings))
     assert Path(env["LAB_AIRBYTE_PYTHON"]).parent.parent == Path("/opt/elsewhere/airbyte-venv")
-    assert Path(env["LAB_AIRBYTE_DIR"]) == REPO_ROOT / "airbyte" and Path(env["LAB_DBT_PROJECT_DIR"]) == REPO_ROOT / "dbt_project"
+    assert (
+        Path(env["LAB_AIRBYTE_DIR"]) == REPO_ROOT / "airbyte"
+        and Path(env["LAB_DBT_PROJECT_DIR"]) == REPO_ROOT / "dbt_project"
+    )

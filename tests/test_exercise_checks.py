@@ -40,7 +40,9 @@ def test_the_solution_meets_every_requirement(embedded_lab, number):
 def test_the_untouched_starting_point_fails_the_check(embedded_lab, number):
     result = embedded_lab.cli("check", number, "--file", str(STARTERS_DIR / EXERCISES[number].filename), check=False)
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "NOT MET" in result.stdout and "Traceback" not in result.stdout + result.stderr, result.stdout + result.stderr
+    assert "NOT MET" in result.stdout and "Traceback" not in result.stdout + result.stderr, (
+        result.stdout + result.stderr
+    )
     # Every requirement gets its line, met or not.
     lines = [line for line in result.stdout.splitlines() if line.startswith(("  met  ", "  NOT MET"))]
     assert len(lines) == len(EXERCISES[number].requirements), result.stdout
@@ -51,10 +53,13 @@ def test_the_untouched_starting_point_fails_the_check(embedded_lab, number):
     assert len(errors) == len(set(errors)), result.stdout
 
 
-@pytest.mark.parametrize("args, says", [
-    (("check", "42"), "there is no exercise '42'"),
-    (("check", "07", "--file", "flows/mine/does-not-exist.py"), "is not a file"),
-])
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (("check", "42"), "there is no exercise '42'"),
+        (("check", "07", "--file", "flows/mine/does-not-exist.py"), "is not a file"),
+    ],
+)
 def test_a_learner_mistake_is_one_line_and_exit_2(embedded_lab, args, says):
     result = embedded_lab.cli(*args, check=False)
     assert result.returncode == 2, result.stdout + result.stderr
@@ -72,5 +77,7 @@ def test_a_solution_without_its_http_timeout_does_not_pass_02(embedded_lab, tmp_
     result = embedded_lab.cli("check", "02", "--file", str(mine), check=False)
     assert result.returncode == 1, result.stdout + result.stderr
     lines = [line for line in result.stdout.splitlines() if line.startswith(("  met  ", "  NOT MET"))]
-    assert lines[0].startswith("  NOT MET  1. a request that hangs") and "no attempt failed on a timeout" in lines[0], result.stdout
+    assert lines[0].startswith("  NOT MET  1. a request that hangs") and "no attempt failed on a timeout" in lines[0], (
+        result.stdout
+    )
     assert all(line.startswith("  met  ") for line in lines[1:]), result.stdout

@@ -59,14 +59,18 @@ def test_upstream_front_page_lists_every_endpoint_and_the_chaos_settings_now(lab
         page = upstream.get("/")
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html"), page
         paths = upstream.get("/openapi.json").json()["paths"]
-        missing = [path for path in paths if f'href="{path}' not in page.text and f"<code>{path}</code>" not in page.text]
+        missing = [
+            path for path in paths if f'href="{path}' not in page.text and f"<code>{path}</code>" not in page.text
+        ]
         assert not missing, f"/ does not list {missing}"
         for link in re.findall(r'href="(/[^"]*)"', page.text):  # every example link works
             assert upstream.get(link.replace("&amp;", "&")).status_code == 200, link
         chaos = upstream.get("/chaos").json()
         assert all(f"<code>{name}</code>" in page.text for name in chaos), "every chaos setting is on the page"
         assert "<td>4321</td>" in page.text, "the page shows the settings now"
-        assert f"curl -X PATCH {lab.upstream_url}/chaos" in page.text, "how to change them, at the address the browser used"
+        assert f"curl -X PATCH {lab.upstream_url}/chaos" in page.text, (
+            "how to change them, at the address the browser used"
+        )
         urls = re.findall(r"\w+://[^\s\"'<]+", page.text)
         assert all(url.startswith(lab.upstream_url) for url in urls), f"no external links or assets: {urls}"
     finally:
@@ -85,7 +89,11 @@ def test_upstream_api_docs_load_only_assets_it_serves_itself(lab, docs):
     assert scripts and all(a.startswith("/") for a in assets), assets
     for asset in assets:
         response = upstream.get(asset)
-        assert response.status_code == 200 and len(response.content) > 1000, (asset, response.status_code, len(response.content))
+        assert response.status_code == 200 and len(response.content) > 1000, (
+            asset,
+            response.status_code,
+            len(response.content),
+        )
     bundle = upstream.get(scripts[0]).text
     assert ("SwaggerUIBundle" if docs == "/docs" else "Redoc") in bundle
     assert upstream.get("/openapi.json").json()["info"]["title"] == "Flaky upstream"
@@ -102,7 +110,9 @@ def test_upstream_refuses_an_unknown_chaos_setting_and_changes_nothing(lab):
         mixed = upstream.patch("/chaos", json={"failure_rate": 0.5, "latency": 100})
         assert mixed.status_code == 422 and "'latency'" in mixed.json()["detail"], mixed.text
         # curl's -d without the JSON content type sends a form: say what to add.
-        form = upstream.patch("/chaos", content='{"failure_rate": 0.5}', headers={"content-type": "application/x-www-form-urlencoded"})
+        form = upstream.patch(
+            "/chaos", content='{"failure_rate": 0.5}', headers={"content-type": "application/x-www-form-urlencoded"}
+        )
         assert form.status_code == 422 and "-H 'content-type: application/json'" in form.json()["detail"], form.text
         assert upstream.get("/chaos").json() == before
     finally:

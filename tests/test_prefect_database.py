@@ -41,9 +41,8 @@ POSTGRES_SCHEMA = REPO_ROOT / "images" / "postgres" / "initdb" / "prefect-schema
 
 def prefect_migration_head(dialect: str) -> str:
     """The newest of the installed Prefect's migrations for `dialect` (sqlite, postgresql)."""
-    from alembic.script import ScriptDirectory
-
     import prefect.server.database as database
+    from alembic.script import ScriptDirectory
 
     migrations = Path(database.__file__).parent / "_migrations"
     heads = ScriptDirectory(str(migrations), version_locations=[str(migrations / "versions" / dialect)]).get_heads()
@@ -52,8 +51,13 @@ def prefect_migration_head(dialect: str) -> str:
 
 
 def test_template_is_one_file_at_prefects_newest_migration(template):
-    assert template.name == f"prefect-{prefect_database.importlib.metadata.version('prefect')}-sqlite-{sqlite3.sqlite_version}.db"
-    assert sorted(p.name for p in template.parent.iterdir()) == [template.name], "no -wal/-shm file or build folder left"
+    assert (
+        template.name
+        == f"prefect-{prefect_database.importlib.metadata.version('prefect')}-sqlite-{sqlite3.sqlite_version}.db"
+    )
+    assert sorted(p.name for p in template.parent.iterdir()) == [template.name], (
+        "no -wal/-shm file or build folder left"
+    )
     with sqlite3.connect(template) as db:
         assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [(prefect_migration_head("sqlite"),)]
         assert db.execute("PRAGMA journal_mode").fetchone() == ("delete",)
@@ -77,7 +81,9 @@ def test_seed_never_replaces_an_existing_database(uses, tmp_path):
 
 
 def test_seed_leaves_another_database_to_the_server(uses, tmp_path, monkeypatch):
-    monkeypatch.setenv("PREFECT_SERVER_DATABASE_CONNECTION_URL", "postgresql+asyncpg://prefect:prefect@127.0.0.1/prefect")
+    monkeypatch.setenv(
+        "PREFECT_SERVER_DATABASE_CONNECTION_URL", "postgresql+asyncpg://prefect:prefect@127.0.0.1/prefect"
+    )
     assert prefect_database.seed(tmp_path / "prefect", log=lambda _: None) is False
     assert not (tmp_path / "prefect").exists()
 
@@ -102,7 +108,10 @@ def test_compose_postgres_schema_is_this_prefects_newest_migration():
     text = POSTGRES_SCHEMA.read_text()
     regenerate = "regenerate it after a Prefect upgrade: scripts/postgres-template.sh"
     made_by = re.match(r"-- Prefect (\S+)'s database schema", text)
-    assert made_by and made_by[1] == prefect_database.importlib.metadata.version("prefect"), (made_by and made_by[1], regenerate)
+    assert made_by and made_by[1] == prefect_database.importlib.metadata.version("prefect"), (
+        made_by and made_by[1],
+        regenerate,
+    )
     revision = re.search(r"^COPY public\.alembic_version \(version_num\) FROM stdin;\n(\w+)\n\\\.$", text, re.MULTILINE)
     assert revision and revision[1] == prefect_migration_head("postgresql"), (revision and revision[1], regenerate)
     # Only the schema: no rows but the migration mark, and no psql command older Postgres images lack.

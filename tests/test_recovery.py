@@ -39,7 +39,7 @@ from workshop_lab.stack.settings import FLOWS_DIR
 
 pytestmark = pytest.mark.stack
 
-BACK_BOUND = 60                    # from a kill to the service healthy again
+BACK_BOUND = 60  # from a kill to the service healthy again
 # From a kill to the run's CRASHED: the automation's window, plus the server's 5 s evaluation loop
 # and slack for a loaded CI machine.
 SLACK_SECONDS = 45
@@ -55,6 +55,7 @@ def crash_bound(lab) -> float:
     [automation] = [a for a in lab.post("/automations/filter", {}) if a["name"] == "crashed-when-heartbeats-stop"]
     within = TypeAdapter(timedelta).validate_python(automation["trigger"]["within"])
     return within.total_seconds() + SLACK_SECONDS
+
 
 PROBES = Path(__file__).resolve().parent / "probes"
 
@@ -100,7 +101,7 @@ def assert_crashed_then_rerun(lab, flow_run_id: str) -> None:
     assert "RUNNING/Running" in names[:crashed], names
     assert "No heartbeat" in states[crashed][2], states[crashed]
     assert names[crashed + 1] == "SCHEDULED/AwaitingRetry", names
-    assert names[crashed + 1:].count("RUNNING/Running") == 1 and names[-1] == "COMPLETED/Completed", names
+    assert names[crashed + 1 :].count("RUNNING/Running") == 1 and names[-1] == "COMPLETED/Completed", names
 
 
 def inbox_texts(lab) -> list[str]:
@@ -125,30 +126,51 @@ def test_a_killed_worker_takes_its_runs_they_crash_and_the_safe_one_runs_again(e
     lab = embedded_lab
     # A run of an untagged flow from the learner's shell, which hangs (SIGSTOP): heartbeats stop.
     with open(tmp_path / "hung_flow.log", "w") as output:
-        hung = subprocess.Popen([sys.executable, str(PROBES / "hung_flow.py")],
-                                env=learner_env_for(lab, tmp_path / "home"), stdout=output, stderr=subprocess.STDOUT)
+        hung = subprocess.Popen(
+            [sys.executable, str(PROBES / "hung_flow.py")],
+            env=learner_env_for(lab, tmp_path / "home"),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     try:
         # The ELT pipeline (tagged rerun-on-crash), killed while it loads the raw tables.
         elt = lab.start_run("elt/elt", {"full_refresh": True, "records": 2000})
-        [hung_run] = wait_until("the hung flow's run is RUNNING", lambda: lab.post(
-            "/flow_runs/filter", {"flows": {"name": {"any_": ["recovery-hung-flow"]}},
-                                  "flow_runs": {"state": {"type": {"any_": ["RUNNING"]}}}}), 60)
-        wait_until("the ELT's extract-load is running", lambda: task_running(lab, elt["id"], "extract_load"), 240, poll=0.5)
+        [hung_run] = wait_until(
+            "the hung flow's run is RUNNING",
+            lambda: lab.post(
+                "/flow_runs/filter",
+                {
+                    "flows": {"name": {"any_": ["recovery-hung-flow"]}},
+                    "flow_runs": {"state": {"type": {"any_": ["RUNNING"]}}},
+                },
+            ),
+            60,
+        )
+        wait_until(
+            "the ELT's extract-load is running", lambda: task_running(lab, elt["id"], "extract_load"), 240, poll=0.5
+        )
         os.kill(hung.pid, signal.SIGSTOP)
         killed = lab.cli("chaos", "kill", "prefect-worker")
         killed_at = time.monotonic()
         assert "prefect-worker" in killed.stdout, killed.stdout
 
         # The worker is back by itself.
-        wait_until("prefect-worker healthy again", lambda: embedded_service(lab, "prefect-worker")["healthy"], BACK_BOUND)
+        wait_until(
+            "prefect-worker healthy again", lambda: embedded_service(lab, "prefect-worker")["healthy"], BACK_BOUND
+        )
         worker = embedded_service(lab, "prefect-worker")
         assert worker["restarts"] >= 1 and "SIGKILL" in str(worker["last_exit"]), worker
 
         # Both runs end CRASHED within the bound of the kill; the ELT run goes again and COMPLETES.
         bound = crash_bound(lab)
-        wait_until("the ELT run CRASHED", lambda: "CRASHED" in types(lab, elt["id"]), bound - (time.monotonic() - killed_at))
-        wait_until("the hung run CRASHED", lambda: "CRASHED" in types(lab, hung_run["id"]),
-                   max(bound - (time.monotonic() - killed_at), 1))
+        wait_until(
+            "the ELT run CRASHED", lambda: "CRASHED" in types(lab, elt["id"]), bound - (time.monotonic() - killed_at)
+        )
+        wait_until(
+            "the hung run CRASHED",
+            lambda: "CRASHED" in types(lab, hung_run["id"]),
+            max(bound - (time.monotonic() - killed_at), 1),
+        )
         run = wait_until("the ELT run COMPLETED again", lambda: completed_again(lab, elt["id"]), 300, poll=2)
         assert_crashed_then_rerun(lab, elt["id"])
         assert run["run_count"] == 2, run["run_count"]
@@ -161,7 +183,9 @@ def test_a_killed_worker_takes_its_runs_they_crash_and_the_safe_one_runs_again(e
     # The warehouse: lock free, readable, and the re-run's counts reconcile (raw = staged + quarantined).
     layers = {row["layer"].split(" ")[0]: row for row in lab.table_artifact(elt["id"], "elt-row-counts")}
     for stream in ("users", "products", "purchases"):
-        assert int(layers["raw"][stream]) == int(layers["staging"][stream]) + int(layers["quarantine"][stream]) > 0, layers
+        assert int(layers["raw"][stream]) == int(layers["staging"][stream]) + int(layers["quarantine"][stream]) > 0, (
+            layers
+        )
     users = lab.cli("sql", "select count(*) >= 2000 as all_there from marts.customers")
     assert users.returncode == 0 and "true" in users.stdout, users.stdout + users.stderr
 
@@ -183,7 +207,9 @@ def test_a_dask_worker_killed_mid_map_comes_back_and_the_flow_gets_the_right_res
     docker = hasattr(lab, "compose")
     workers_before = set(lab.dask_workers())
     run = lab.start_run("dask-crunch/dask-crunch", {"chunks": CHUNKS, "batches": 2})
-    wait_until("a crunch-batch task run is running", lambda: task_running(lab, run["id"], "crunch-batch"), 120, poll=0.3)
+    wait_until(
+        "a crunch-batch task run is running", lambda: task_running(lab, run["id"], "crunch-batch"), 120, poll=0.3
+    )
     if docker:
         lab.run("exec", "-T", "--index", "1", "dask-worker", "python", "-c", KILL_EVERY_PROCESS, check=False)
     else:
@@ -199,7 +225,9 @@ def test_a_dask_worker_killed_mid_map_comes_back_and_the_flow_gets_the_right_res
     assert sum(row["chunks"] for row in rows) == CHUNKS, rows
 
     # The worker is back: the scheduler counts two again, and the service says it restarted.
-    wait_until("two Dask workers again", lambda: len(lab.dask_workers()) == 2, BACK_BOUND - (time.monotonic() - killed_at) + 30)
+    wait_until(
+        "two Dask workers again", lambda: len(lab.dask_workers()) == 2, BACK_BOUND - (time.monotonic() - killed_at) + 30
+    )
     # The killed worker (its address is gone: the new process listens elsewhere) had a batch running
     # (two batches, two workers, killed while they crunched): another worker redid it.
     [killed] = workers_before - set(lab.dask_workers())
@@ -214,7 +242,9 @@ def test_a_dask_worker_killed_mid_map_comes_back_and_the_flow_gets_the_right_res
 
 
 def lab_inspect(container: str, template: str) -> str:
-    return subprocess.run(["docker", "inspect", "--format", template, container], capture_output=True, text=True, check=True).stdout.strip()
+    return subprocess.run(
+        ["docker", "inspect", "--format", template, container], capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 # --- Docker ----------------------------------------------------------------------------------------
@@ -227,17 +257,30 @@ def test_docker_lab_worker_crash_then_stop_and_start_leaves_no_run_running(compo
     [worker] = lab.run("ps", "-q", "prefect-worker").stdout.split()
     lab.run("exec", "-T", "prefect-worker", "python", "-c", KILL_EVERY_PROCESS, check=False)
     killed_at = time.monotonic()
-    wait_until("prefect-worker restarted and healthy",
-               lambda: lab_inspect(worker, "{{.RestartCount}} {{.State.Health.Status}}").split() not in (["0", "healthy"],)
-               and lab_inspect(worker, "{{.State.Health.Status}}") == "healthy", BACK_BOUND)
-    assert types(lab, run["id"])[-1] == "RUNNING", "the run's process died with its container: Prefect alone leaves it RUNNING"
+    wait_until(
+        "prefect-worker restarted and healthy",
+        lambda: (
+            lab_inspect(worker, "{{.RestartCount}} {{.State.Health.Status}}").split() not in (["0", "healthy"],)
+            and lab_inspect(worker, "{{.State.Health.Status}}") == "healthy"
+        ),
+        BACK_BOUND,
+    )
+    assert types(lab, run["id"])[-1] == "RUNNING", (
+        "the run's process died with its container: Prefect alone leaves it RUNNING"
+    )
 
     # Then the whole lab stops and starts again while the dead run still shows RUNNING.
-    running_before = [r["id"] for r in lab.post("/flow_runs/filter", {"flow_runs": {"state": {"type": {"any_": ["RUNNING"]}}}})]
+    running_before = [
+        r["id"] for r in lab.post("/flow_runs/filter", {"flow_runs": {"state": {"type": {"any_": ["RUNNING"]}}}})
+    ]
     assert run["id"] in running_before
     lab.run("stop")
     lab.run("up", "--wait")
-    wait_until("the run CRASHED", lambda: "CRASHED" in types(lab, run["id"]), max(crash_bound(lab) - (time.monotonic() - killed_at), 30))
+    wait_until(
+        "the run CRASHED",
+        lambda: "CRASHED" in types(lab, run["id"]),
+        max(crash_bound(lab) - (time.monotonic() - killed_at), 30),
+    )
     wait_until("the run COMPLETED again", lambda: completed_again(lab, run["id"]), 240, poll=2)
     assert_crashed_then_rerun(lab, run["id"])
     still = [r for r in running_before if lab.get(f"/flow_runs/{r}")["state"]["type"] == "RUNNING"]
@@ -249,7 +292,12 @@ def test_the_server_waits_30_s_not_15_minutes_for_an_event_seen_before_a_restart
     installs it), and Prefect's own 15 minutes with it switched off."""
     probe = str(PROBES / "print_event_ordering_lookback.py")
     patched = subprocess.run([sys.executable, probe], capture_output=True, text=True, check=True)
-    stock = subprocess.run([sys.executable, probe], capture_output=True, text=True, check=True,
-                           env={**os.environ, "LAB_PREFECT_EVENT_ORDERING": "0"})
+    stock = subprocess.run(
+        [sys.executable, probe],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "LAB_PREFECT_EVENT_ORDERING": "0"},
+    )
     assert patched.stdout.split() == ["30.0", "30.0"], patched.stdout + patched.stderr
     assert stock.stdout.split() == ["900.0", "900.0"], stock.stdout + stock.stderr

@@ -21,8 +21,9 @@ PROBES = Path(__file__).resolve().parent / "probes"
 @pytest.fixture
 def held_by_another_process(tmp_path):
     path = tmp_path / "warehouse.duckdb"
-    holder = subprocess.Popen([sys.executable, str(PROBES / "hold_warehouse_lock.py"), str(path)],
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, str(PROBES / "hold_warehouse_lock.py"), str(path)], stdout=subprocess.PIPE, text=True
+    )
     assert holder.stdout.readline().strip() == "held"
     yield path, holder
     holder.kill()
@@ -57,8 +58,10 @@ def test_writers_in_turn_never_hit_duckdbs_own_file_lock(tmp_path):
     path = tmp_path / "warehouse.duckdb"
     duckdb.connect(str(path)).execute("create table t (writer int, n int)").close()
     append_rows = str(PROBES / "append_rows_under_warehouse_lock.py")
-    writers = [subprocess.Popen([sys.executable, append_rows, str(path), str(i)], stderr=subprocess.PIPE, text=True)
-               for i in range(8)]
+    writers = [
+        subprocess.Popen([sys.executable, append_rows, str(path), str(i)], stderr=subprocess.PIPE, text=True)
+        for i in range(8)
+    ]
     for writer in writers:
         assert writer.wait(120) == 0, writer.stderr.read()
     with duckdb.connect(str(path), read_only=True) as con:
@@ -70,14 +73,20 @@ def test_lab_sql_waits_for_a_writer_then_reads_what_it_wrote(tmp_path):
     ("Conflicting lock is held"); the query waits for the writer instead and sees its rows."""
     path = tmp_path / "home" / "warehouse" / "warehouse.duckdb"
     path.parent.mkdir(parents=True)
-    writer = subprocess.Popen([sys.executable, str(PROBES / "write_warehouse_slowly.py"), str(path)],
-                              stdout=subprocess.PIPE, text=True)
+    writer = subprocess.Popen(
+        [sys.executable, str(PROBES / "write_warehouse_slowly.py"), str(path)], stdout=subprocess.PIPE, text=True
+    )
     assert writer.stdout.readline().strip() == "writing"
     with pytest.raises(duckdb.IOException):
         duckdb.connect(str(path), read_only=True)
     env = {**os.environ, "LAB_HOME": str(tmp_path / "home")}
-    query = subprocess.run([sys.executable, "-m", "workshop_lab", "sql", "select sum(x) as total from t"],
-                           capture_output=True, text=True, env=env, timeout=60)
+    query = subprocess.run(
+        [sys.executable, "-m", "workshop_lab", "sql", "select sum(x) as total from t"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     writer.wait(timeout=30)
     assert query.returncode == 0, query.stderr
     assert "slow-writer" in query.stderr and "waiting for it" in query.stderr
@@ -86,11 +95,17 @@ def test_lab_sql_waits_for_a_writer_then_reads_what_it_wrote(tmp_path):
 
 def test_lab_sql_says_in_one_line_what_is_missing(tmp_path):
     env = {**os.environ, "LAB_HOME": str(tmp_path / "home")}
-    none_yet = subprocess.run([sys.executable, "-m", "workshop_lab", "sql", "select 1"], capture_output=True, text=True, env=env)
+    none_yet = subprocess.run(
+        [sys.executable, "-m", "workshop_lab", "sql", "select 1"], capture_output=True, text=True, env=env
+    )
     assert none_yet.returncode == 1 and "no warehouse yet" in none_yet.stderr and "Traceback" not in none_yet.stderr
     path = tmp_path / "home" / "warehouse" / "warehouse.duckdb"
     path.parent.mkdir(parents=True)
     duckdb.connect(str(path)).close()
-    no_table = subprocess.run([sys.executable, "-m", "workshop_lab", "sql", "select * from nope"], capture_output=True, text=True, env=env)
-    assert no_table.returncode == 1 and "nope does not exist" in no_table.stderr and "show all tables" in no_table.stderr
+    no_table = subprocess.run(
+        [sys.executable, "-m", "workshop_lab", "sql", "select * from nope"], capture_output=True, text=True, env=env
+    )
+    assert (
+        no_table.returncode == 1 and "nope does not exist" in no_table.stderr and "show all tables" in no_table.stderr
+    )
     assert len(no_table.stderr.strip().splitlines()) == 1, no_table.stderr

@@ -12,7 +12,7 @@ import os
 import signal
 import socket
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -33,8 +33,10 @@ def wait_until(lab: EmbeddedLab, what: str, ready, timeout: float) -> dict[str, 
         if ready(states):
             return states
         if time.monotonic() > deadline:
-            raise AssertionError(f"not {what} after {timeout:.0f}s:\n{json.dumps(states, indent=1)}\n"
-                                 + (lab.home / "logs" / "watchdog.log").read_text()[-3000:])
+            raise AssertionError(
+                f"not {what} after {timeout:.0f}s:\n{json.dumps(states, indent=1)}\n"
+                + (lab.home / "logs" / "watchdog.log").read_text()[-3000:]
+            )
         time.sleep(0.5)
 
 
@@ -46,14 +48,21 @@ def test_chaos_kill_of_an_unknown_service_names_the_services(tmp_path):
     result = EmbeddedLab(tmp_path / "lab").cli("chaos", "kill", "nosuch", check=False, timeout=60)
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1, result.stderr
-    assert "'nosuch'" in result.stderr and "dask-worker-1" in result.stderr and "prefect-worker" in result.stderr, result.stderr
+    assert "'nosuch'" in result.stderr and "dask-worker-1" in result.stderr and "prefect-worker" in result.stderr, (
+        result.stderr
+    )
 
 
 def test_killed_dask_worker_and_upstream_come_back_healthy(embedded_lab):
     before = services(embedded_lab)
     for name in ("dask-worker-1", "upstream"):
         embedded_lab.cli("chaos", "kill", name)
-    after = wait_until(embedded_lab, "dask-worker-1 and upstream healthy again", back_with_a_new_pid(before, ["dask-worker-1", "upstream"]), 60)
+    after = wait_until(
+        embedded_lab,
+        "dask-worker-1 and upstream healthy again",
+        back_with_a_new_pid(before, ["dask-worker-1", "upstream"]),
+        60,
+    )
     for name in ("dask-worker-1", "upstream"):
         assert after[name]["restarts"] >= before[name]["restarts"] + 1, after[name]
         assert after[name]["last_exit"] == "SIGKILL", after[name]
@@ -61,9 +70,11 @@ def test_killed_dask_worker_and_upstream_come_back_healthy(embedded_lab):
 
 def test_killed_prefect_worker_comes_back_and_polls_the_pool_again(embedded_lab):
     before = services(embedded_lab)
-    killed_at = datetime.now(timezone.utc)
+    killed_at = datetime.now(UTC)
     embedded_lab.cli("chaos", "kill", "prefect-worker")
-    after = wait_until(embedded_lab, "prefect-worker healthy again", back_with_a_new_pid(before, ["prefect-worker"]), 60)
+    after = wait_until(
+        embedded_lab, "prefect-worker healthy again", back_with_a_new_pid(before, ["prefect-worker"]), 60
+    )
     assert after["prefect-worker"]["last_exit"] == "SIGKILL", after["prefect-worker"]
 
     # "ONLINE" outlives a killed worker by a few heartbeats: the proof is a heartbeat of the new one.
@@ -90,7 +101,10 @@ def test_a_service_that_crashes_on_every_start_is_given_up_until_up(embedded_lab
         given_up = wait_until(lab, "given up on the upstream", lambda s: s["upstream"]["given_up"], 60)["upstream"]
         assert not given_up["running"] and given_up["crashes"] == 5, given_up
         line = next(row for row in lab.cli("status", check=False).stdout.splitlines() if "upstream" in row)
-        assert f"stopped — gave up after 5 crashes (last exit {given_up['last_exit']}): ./lab logs upstream; ./lab up starts it again" in line, line
+        assert (
+            f"stopped — gave up after 5 crashes (last exit {given_up['last_exit']}): ./lab logs upstream; ./lab up starts it again"
+            in line
+        ), line
     finally:
         squatter.close()
         lab.cli("up", "--no-first-flow")
@@ -108,9 +122,13 @@ def test_a_new_watchdog_adopts_the_services_of_a_killed_one(embedded_lab):
     assert "already running" in result.stdout and "adopts" in result.stdout, result.stdout
     adopted = services(lab)
     assert adopted["watchdog"]["healthy"]
-    assert {n: s["pid"] for n, s in adopted.items() if n != "watchdog"} == {n: s["pid"] for n, s in before.items() if n != "watchdog"}
+    assert {n: s["pid"] for n, s in adopted.items() if n != "watchdog"} == {
+        n: s["pid"] for n, s in before.items() if n != "watchdog"
+    }
 
     lab.cli("chaos", "kill", "upstream")
-    back = wait_until(lab, "the adopted upstream healthy again", back_with_a_new_pid(adopted, ["upstream"]), 60)["upstream"]
+    back = wait_until(lab, "the adopted upstream healthy again", back_with_a_new_pid(adopted, ["upstream"]), 60)[
+        "upstream"
+    ]
     # Not its parent, the new watchdog cannot know how it ended, and says so.
     assert back["last_exit"] == "unknown" and back["restarts"] >= 1, back

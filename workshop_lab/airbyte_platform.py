@@ -93,8 +93,10 @@ def snowflake_configuration(spec: Mapping[str, Any], environ: Mapping[str, str])
     names: dict[str, str] = spec["config_from_env"]
     missing = [env for env in names.values() if not environ.get(env)]
     if missing:
-        raise BootstrapError(f"SNOWFLAKE_ACCOUNT is set, so the Snowflake destination is wanted, but "
-                             f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not: set them in .env")
+        raise BootstrapError(
+            f"SNOWFLAKE_ACCOUNT is set, so the Snowflake destination is wanted, but "
+            f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not: set them in .env"
+        )
     value = {key: environ[env] for key, env in names.items()}
     account = value["account"]
     # The connector's spec wants the host, not the account: <account>.snowflakecomputing.com.
@@ -151,8 +153,13 @@ def ensure_source(client: AirbyteClient, workspace_id: str, spec: Mapping[str, A
     return client.create_source(workspace_id, spec["name"], spec["definition_id"], dict(spec["config"]))
 
 
-def ensure_destination(client: AirbyteClient, workspace_id: str, spec: Mapping[str, Any], configuration: dict[str, Any],
-                       result: BootstrapResult) -> Destination:
+def ensure_destination(
+    client: AirbyteClient,
+    workspace_id: str,
+    spec: Mapping[str, Any],
+    configuration: dict[str, Any],
+    result: BootstrapResult,
+) -> Destination:
     existing = client.find_destination(workspace_id, spec["name"])
     if existing:
         result.updated.append(f"destination {spec['name']}")
@@ -161,30 +168,43 @@ def ensure_destination(client: AirbyteClient, workspace_id: str, spec: Mapping[s
     return client.create_destination(workspace_id, spec["name"], spec["definition_id"], configuration)
 
 
-def ensure_connection(client: AirbyteClient, workspace_id: str, name: str, source: Source, destination: Destination,
-                      body: dict[str, Any], result: BootstrapResult) -> Connection:
+def ensure_connection(
+    client: AirbyteClient,
+    workspace_id: str,
+    name: str,
+    source: Source,
+    destination: Destination,
+    body: dict[str, Any],
+    result: BootstrapResult,
+) -> Connection:
     existing = client.find_connection(name, workspace_id)
     if existing:
         if (existing.source_id, existing.destination_id) != (source.source_id, destination.destination_id):
             # The public API cannot re-point a connection (ConnectionPatchRequest has no sourceId).
-            raise BootstrapError(f"connection {name!r} exists but joins other objects (source {existing.source_id}, "
-                                 f"destination {existing.destination_id}): delete it in the Airbyte UI and bootstrap again")
+            raise BootstrapError(
+                f"connection {name!r} exists but joins other objects (source {existing.source_id}, "
+                f"destination {existing.destination_id}): delete it in the Airbyte UI and bootstrap again"
+            )
         result.updated.append(f"connection {name}")
         return client.update_connection(existing.connection_id, {"name": name, **body})
     result.created.append(f"connection {name}")
-    return client.create_connection({"name": name, "sourceId": source.source_id,
-                                     "destinationId": destination.destination_id, **body})
+    return client.create_connection(
+        {"name": name, "sourceId": source.source_id, "destinationId": destination.destination_id, **body}
+    )
 
 
-def bootstrap(client: AirbyteClient, *, directory: Path = AIRBYTE_DIR,
-              environ: Mapping[str, str] | None = None) -> BootstrapResult:
+def bootstrap(
+    client: AirbyteClient, *, directory: Path = AIRBYTE_DIR, environ: Mapping[str, str] | None = None
+) -> BootstrapResult:
     """Create or update the source, the destination(s) and the connection(s) the files in airbyte/ describe."""
     env = os.environ if environ is None else environ
     source_spec = load_yaml("source-faker.yaml", directory)
     duckdb_spec = load_yaml("destination-duckdb.yaml", directory)
     connection_spec = load_yaml("connection.yaml", directory)
     if connection_spec["source"] != source_spec["name"] or connection_spec["destination"] != duckdb_spec["name"]:
-        raise BootstrapError("connection.yaml's source/destination do not name source-faker.yaml / destination-duckdb.yaml")
+        raise BootstrapError(
+            "connection.yaml's source/destination do not name source-faker.yaml / destination-duckdb.yaml"
+        )
 
     workspace = client.default_workspace()
     result = BootstrapResult(workspace=workspace)
@@ -194,40 +214,51 @@ def bootstrap(client: AirbyteClient, *, directory: Path = AIRBYTE_DIR,
     duckdb = ensure_destination(client, workspace.workspace_id, duckdb_spec, duckdb_configuration(duckdb_spec), result)
     result.destinations.append(duckdb)
     result.connections.append(
-        ensure_connection(client, workspace.workspace_id, connection_spec["name"], source, duckdb, body, result))
+        ensure_connection(client, workspace.workspace_id, connection_spec["name"], source, duckdb, body, result)
+    )
 
     if env.get("SNOWFLAKE_ACCOUNT"):
         snowflake_spec = load_yaml("destination-snowflake.yaml", directory)
-        snowflake = ensure_destination(client, workspace.workspace_id, snowflake_spec,
-                                       snowflake_configuration(snowflake_spec, env), result)
+        snowflake = ensure_destination(
+            client, workspace.workspace_id, snowflake_spec, snowflake_configuration(snowflake_spec, env), result
+        )
         result.destinations.append(snowflake)
         # Snowflake keeps its own schema (destination-snowflake.yaml's RAW): the destination's namespace.
         snowflake_body = {**body, "namespaceDefinition": "destination"}
         snowflake_body.pop("namespaceFormat", None)
-        result.connections.append(ensure_connection(client, workspace.workspace_id, SNOWFLAKE_CONNECTION,
-                                                    source, snowflake, snowflake_body, result))
+        result.connections.append(
+            ensure_connection(
+                client, workspace.workspace_id, SNOWFLAKE_CONNECTION, source, snowflake, snowflake_body, result
+            )
+        )
     return result
 
 
-def sync(client: AirbyteClient, connection_name: str = DEFAULT_CONNECTION, *, timeout: float = 3600.0,
-         poll: float = 5.0) -> Job:
+def sync(
+    client: AirbyteClient, connection_name: str = DEFAULT_CONNECTION, *, timeout: float = 3600.0, poll: float = 5.0
+) -> Job:
     """Trigger one sync of the named connection and wait until it ends (AirbyteJobError unless it succeeded)."""
     connection = client.find_connection(connection_name)
     if connection is None:
-        raise BootstrapError(f"no Airbyte connection named {connection_name!r}: run "
-                             "`python -m workshop_lab.airbyte_platform bootstrap` first")
+        raise BootstrapError(
+            f"no Airbyte connection named {connection_name!r}: run "
+            "`python -m workshop_lab.airbyte_platform bootstrap` first"
+        )
     job = client.trigger_sync(connection.connection_id)
     print(f"sync job {job.job_id} started for {connection_name} ({job.status})", flush=True)
-    return client.wait_for_job(job.job_id, timeout=timeout, poll=poll,
-                               on_poll=lambda j: print(f"  job {j.job_id}: {j.status}", flush=True))
+    return client.wait_for_job(
+        job.job_id, timeout=timeout, poll=poll, on_poll=lambda j: print(f"  job {j.job_id}: {j.status}", flush=True)
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # CLI
 # ---------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m workshop_lab.airbyte_platform",
-                                     description="Set up and run the lab's Airbyte platform connection.")
+    parser = argparse.ArgumentParser(
+        prog="python -m workshop_lab.airbyte_platform",
+        description="Set up and run the lab's Airbyte platform connection.",
+    )
     verbs = parser.add_subparsers(dest="verb", required=True)
     verbs.add_parser("bootstrap", help="create or update the source, destination and connection from airbyte/")
     sync_parser = verbs.add_parser("sync", help="trigger a sync and wait for its job")

@@ -29,7 +29,14 @@ import sys
 from pathlib import Path
 
 from workshop_lab.stack import compose
-from workshop_lab.stack.settings import FIRST_FLOW_DEPLOYMENT, PORT_SETTINGS, REPO_ROOT, LabConfig, SettingError, env_example
+from workshop_lab.stack.settings import (
+    FIRST_FLOW_DEPLOYMENT,
+    PORT_SETTINGS,
+    REPO_ROOT,
+    LabConfig,
+    SettingError,
+    env_example,
+)
 from workshop_lab.stack.supervisor import LabError, Supervisor, port_is_free, port_owner
 
 LAB_MEMORY_BYTES = 1.5 * 2**30
@@ -90,9 +97,11 @@ def cmd_up(args: argparse.Namespace, config: LabConfig) -> int:
         say(f"The lab is up: every service healthy after {timings['all']:.1f}s.")
     print_urls(config)
     code = 0 if args.no_first_flow else run_first_flow(config)
-    say("Your own code reaches this lab from the lab's venv, in any folder: .venv/bin/python flows/00_hello_lab.py,\n"
-        "  .venv/bin/prefect deployment ls; another shell or Python: eval \"$(./lab env)\".\n"
-        "  Exercises: flows/exercises/ (your files go in flows/mine/); check one with ./lab check NN.")
+    say(
+        "Your own code reaches this lab from the lab's venv, in any folder: .venv/bin/python flows/00_hello_lab.py,\n"
+        '  .venv/bin/prefect deployment ls; another shell or Python: eval "$(./lab env)".\n'
+        "  Exercises: flows/exercises/ (your files go in flows/mine/); check one with ./lab check NN."
+    )
     say("Next: open the Prefect UI, then follow docs/workshop-guide.md. Stop with ./lab down.")
     return code
 
@@ -106,8 +115,10 @@ def cmd_status(args: argparse.Namespace, config: LabConfig) -> int:
         say(f"{'Docker' if docker else 'Embedded'} lab ({config.home if not docker else 'docker compose'}):")
         for s in states:
             if s.given_up:
-                say(f"  {s.name:<28} stopped — gave up after {s.crashes} crashes (last exit {s.last_exit}): "
-                    f"./lab logs {s.name}; ./lab up starts it again")
+                say(
+                    f"  {s.name:<28} stopped — gave up after {s.crashes} crashes (last exit {s.last_exit}): "
+                    f"./lab logs {s.name}; ./lab up starts it again"
+                )
                 continue
             mark = "healthy" if s.healthy else ("UNHEALTHY" if s.running else "stopped")
             say(f"  {s.name:<28} {mark:<10} {s.url:<32} {s.detail}{restart_history(s)}")
@@ -147,22 +158,32 @@ def cmd_logs(args: argparse.Namespace, config: LabConfig) -> int:
         return subprocess.call(["tail", "-n", str(args.lines), "-F", *map(str, files)])
     for path in files:
         say(f"===== {path} =====")
-        say("\n".join(path.read_text(errors="replace").splitlines()[-args.lines:]))
+        say("\n".join(path.read_text(errors="replace").splitlines()[-args.lines :]))
     return 0
 
 
 def cmd_run(args: argparse.Namespace, config: LabConfig) -> int:
     """Run a deployment and tell its story: states and log lines as they come, why it did not complete."""
     point_prefect_at_lab(config)
+    from workshop_lab.runs import (
+        FINAL_OK,
+        RunRefused,
+        create_run,
+        explain_failure,
+        follow,
+        parse_parameters,
+        pool_polled,
+    )
     from workshop_lab.stack import health
-    from workshop_lab.runs import FINAL_OK, RunRefused, create_run, explain_failure, follow, parse_parameters, pool_polled
 
     try:
         parameters = parse_parameters(args.param)
         try:
             health.check_prefect_server(config.api_url)
         except health.Unhealthy:
-            raise LabError(f"Nothing answers at {config.api_url}: the lab is not running. Start it with ./lab up") from None
+            raise LabError(
+                f"Nothing answers at {config.api_url}: the lab is not running. Start it with ./lab up"
+            ) from None
         from prefect import get_client
 
         with get_client(sync_client=True) as client:
@@ -173,8 +194,14 @@ def cmd_run(args: argparse.Namespace, config: LabConfig) -> int:
             state = flow_run.state
             if not state or not state.is_final():
                 still = state.type.value if state else "UNKNOWN"
-                why = pool_polled(client, deployment.work_pool_name) if still in ("SCHEDULED", "PENDING") else "it is still running"
-                raise RunRefused(f"{args.deployment}: still {still} after {seconds:.0f}s (--timeout {args.timeout:g}): {why}. {run_url}")
+                why = (
+                    pool_polled(client, deployment.work_pool_name)
+                    if still in ("SCHEDULED", "PENDING")
+                    else "it is still running"
+                )
+                raise RunRefused(
+                    f"{args.deployment}: still {still} after {seconds:.0f}s (--timeout {args.timeout:g}): {why}. {run_url}"
+                )
             say(f"{args.deployment}: {state.type.value} after {seconds:.1f}s — {run_url}")
             if state.type.value != FINAL_OK:
                 explain_failure(client, flow_run, say)
@@ -187,7 +214,10 @@ def cmd_run(args: argparse.Namespace, config: LabConfig) -> int:
 
 def cmd_deploy(args: argparse.Namespace, config: LabConfig) -> int:
     if uses_docker(args, config):
-        return subprocess.call(compose.compose_command("run", "--rm", "setup", "python", "-m", "workshop_lab.stack.setup_lab", "--force"), cwd=REPO_ROOT)
+        return subprocess.call(
+            compose.compose_command("run", "--rm", "setup", "python", "-m", "workshop_lab.stack.setup_lab", "--force"),
+            cwd=REPO_ROOT,
+        )
     from workshop_lab.stack.services import lab_environment
 
     env = {**os.environ, **lab_environment(config)}
@@ -198,9 +228,13 @@ def cmd_deploy(args: argparse.Namespace, config: LabConfig) -> int:
 def cmd_down(args: argparse.Namespace, config: LabConfig) -> int:
     if uses_docker(args, config):
         compose.down()
-        say("The Docker lab is stopped; its volumes (runs, results, warehouse) are kept. ./lab reset --docker wipes them.")
+        say(
+            "The Docker lab is stopped; its volumes (runs, results, warehouse) are kept. ./lab reset --docker wipes them."
+        )
     else:
-        say("Stopping the embedded lab (the watchdog first, so it restarts nothing; then the worker; the server last)...")
+        say(
+            "Stopping the embedded lab (the watchdog first, so it restarts nothing; then the worker; the server last)..."
+        )
         stopped = Supervisor(config).stop()
         say(f"Stopped {', '.join(stopped)}." if stopped else "Nothing of the embedded lab was running.")
         say(f"Your data is kept in {config.home}. ./lab reset wipes it.")
@@ -212,22 +246,34 @@ def cmd_chaos(args: argparse.Namespace, config: LabConfig) -> int:
     """Crash a service on purpose: what the lab does next (restart it, or give up) is the lesson."""
     if uses_docker(args, config):
         container = compose.kill(args.service)
-        say(f"Killed every process in {container} with SIGKILL (its main process exits 137, as in a crash); "
-            "Docker's restart policy starts it again. Watch: ./lab status")
+        say(
+            f"Killed every process in {container} with SIGKILL (its main process exits 137, as in a crash); "
+            "Docker's restart policy starts it again. Watch: ./lab status"
+        )
     else:
         pids = Supervisor(config).kill(args.service)
-        say(f"Killed {args.service} with SIGKILL (pid {pids[0]}" + (f" and {len(pids) - 1} child process(es)" if len(pids) > 1 else "")
-            + "), as in a crash; the watchdog restarts it. Watch: ./lab status")
+        say(
+            f"Killed {args.service} with SIGKILL (pid {pids[0]}"
+            + (f" and {len(pids) - 1} child process(es)" if len(pids) > 1 else "")
+            + "), as in a crash; the watchdog restarts it. Watch: ./lab status"
+        )
     return 0
 
 
 def cmd_reset(args: argparse.Namespace, config: LabConfig) -> int:
     docker = uses_docker(args, config)
-    what = "the Docker lab's volumes" if docker else f"{config.prefect_home}, {config.results_dir} and {config.warehouse_path.parent}"
+    what = (
+        "the Docker lab's volumes"
+        if docker
+        else f"{config.prefect_home}, {config.results_dir} and {config.warehouse_path.parent}"
+    )
     if not args.yes:
         if not sys.stdin.isatty():
             raise LabError(f"reset wipes {what}. Confirm with: ./lab reset --yes")
-        if input(f"This stops the lab and deletes {what}: every run, result and warehouse table. Type 'yes': ").strip() != "yes":
+        if (
+            input(f"This stops the lab and deletes {what}: every run, result and warehouse table. Type 'yes': ").strip()
+            != "yes"
+        ):
             say("Nothing was deleted.")
             return 1
     if docker:
@@ -263,15 +309,19 @@ def cmd_doctor(args: argparse.Namespace, config: LabConfig) -> int:
     memory = psutil.virtual_memory()
     enough = memory.available >= LAB_MEMORY_BYTES
     problems += not enough
-    say(f"Memory: {memory.available / 2**30:.1f} GiB available of {memory.total / 2**30:.1f} GiB "
-        f"({'enough' if enough else 'TOO LITTLE'}: the idle lab uses about 0.9 GiB; 1.5 GiB free leaves room for runs)")
+    say(
+        f"Memory: {memory.available / 2**30:.1f} GiB available of {memory.total / 2**30:.1f} GiB "
+        f"({'enough' if enough else 'TOO LITTLE'}: the idle lab uses about 0.9 GiB; 1.5 GiB free leaves room for runs)"
+    )
     config.home.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(config.home).free
     problems += free < 2 * 2**30
     say(f"Disk: {free / 2**30:.1f} GiB free at {config.home} (the lab needs about 2 GiB; the Docker image 1.2 GB more)")
     ok, reason = compose.docker_engine()
-    say(f"Docker: {'available' if ok else 'not available'} — {reason}"
-        + ("" if ok else " (the embedded lab, ./lab up, needs no Docker)"))
+    say(
+        f"Docker: {'available' if ok else 'not available'} — {reason}"
+        + ("" if ok else " (the embedded lab, ./lab up, needs no Docker)")
+    )
     say("No problems found." if not problems else f"{problems} problem(s) found.")
     return 1 if problems else 0
 
@@ -281,7 +331,9 @@ def run_tests(pytest_args: list[str]) -> int:
     from workshop_lab.stack.shell import without_shell
 
     # The suite starts labs of its own: it must not take the learner's running lab's addresses.
-    return subprocess.call([sys.executable, "-m", "pytest", *pytest_args], cwd=REPO_ROOT, env=without_shell(dict(os.environ)))
+    return subprocess.call(
+        [sys.executable, "-m", "pytest", *pytest_args], cwd=REPO_ROOT, env=without_shell(dict(os.environ))
+    )
 
 
 def cmd_env(args: argparse.Namespace, config: LabConfig) -> int:
@@ -300,8 +352,12 @@ def cmd_env(args: argparse.Namespace, config: LabConfig) -> int:
 def cmd_sql(args: argparse.Namespace, config: LabConfig) -> int:
     """One read-only query of the lab's warehouse; on the Docker lab it runs in the worker's container."""
     if uses_docker(args, config):
-        return subprocess.call(compose.compose_command("exec", "-T", "prefect-worker", "python", "-m", "workshop_lab.flow_tools.warehouse", args.query),
-                               cwd=REPO_ROOT)
+        return subprocess.call(
+            compose.compose_command(
+                "exec", "-T", "prefect-worker", "python", "-m", "workshop_lab.flow_tools.warehouse", args.query
+            ),
+            cwd=REPO_ROOT,
+        )
     from workshop_lab.flow_tools.warehouse import WarehouseLocked, WarehouseQueryError, query_text
 
     try:
@@ -323,7 +379,9 @@ def cmd_settings(args: argparse.Namespace, config: LabConfig) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="./lab", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="./lab", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     def verb(name: str, func, help: str, docker: bool = True) -> argparse.ArgumentParser:
@@ -349,16 +407,21 @@ def build_parser() -> argparse.ArgumentParser:
     verb("down", cmd_down, "stop the lab and keep its data")
     chaos = verb("chaos", cmd_chaos, "break the lab on purpose, to watch it recover", docker=False)
     chaos_actions = chaos.add_subparsers(dest="action", required=True, metavar="ACTION")
-    kill = chaos_actions.add_parser("kill", help="SIGKILL a service and all its processes, as a crash would",
-                                    description="SIGKILL a service and all its processes, as a crash would")
-    kill.add_argument("service", help="e.g. prefect-worker, dask-worker-1 (Docker: dask-worker or dask-worker-2), upstream")
+    kill = chaos_actions.add_parser(
+        "kill",
+        help="SIGKILL a service and all its processes, as a crash would",
+        description="SIGKILL a service and all its processes, as a crash would",
+    )
+    kill.add_argument(
+        "service", help="e.g. prefect-worker, dask-worker-1 (Docker: dask-worker or dask-worker-2), upstream"
+    )
     kill.add_argument("--docker", action="store_true", help="act on the Docker Compose lab")
     reset = verb("reset", cmd_reset, "stop the lab and wipe its data")
     reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     verb("doctor", cmd_doctor, "check ports, memory, disk and Docker", docker=False)
     test = verb("test", None, "run the whole test suite (pytest)", docker=False)
     test.add_argument("pytest_args", nargs="*", help="passed to pytest")
-    verb("env", cmd_env, "print the lab's addresses as export lines: eval \"$(./lab env)\"", docker=False)
+    verb("env", cmd_env, 'print the lab\'s addresses as export lines: eval "$(./lab env)"', docker=False)
     sql = verb("sql", cmd_sql, "query the lab's DuckDB warehouse, read-only")
     sql.add_argument("query", help='one SQL statement, e.g. "select * from prefect_history.flow_stats"')
     check = verb("check", cmd_check, "check your solution of an exercise against the running lab", docker=False)

@@ -7,6 +7,7 @@ after PREFECT_API_URL points at the lab: Prefect reads its settings from the env
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 from uuid import UUID
 
@@ -64,7 +65,10 @@ class RunRefused(Exception):
 
 # A final state's message or error logs -> what to try. Checked in order; the first match wins.
 HINTS = (
-    ("SignatureMismatchError", "the flow's function does not take these parameters: compare the --param names with the flow's signature"),
+    (
+        "SignatureMismatchError",
+        "the flow's function does not take these parameters: compare the --param names with the flow's signature",
+    ),
     ("No Secret block named", "create the Secret block first (the message above says how), then run again"),
     ("ConnectError", "a service the flow calls did not answer: ./lab status shows which one is down"),
     ("Connection refused", "a service the flow calls did not answer: ./lab status shows which one is down"),
@@ -107,15 +111,19 @@ def find_deployment(client, name: str):
         known = deployment_names(client)
         close = [k for k in known if name in k.split("/")] or difflib.get_close_matches(name, known, n=2, cutoff=0.5)
         suggestion = f"Did you mean {' or '.join(close)}? " if close else "e.g. hello-lab/hello-lab "
-        raise RunRefused(f"{name!r} is not a deployment name: write FLOW/DEPLOYMENT. {suggestion}"
-                         "(.venv/bin/prefect deployment ls lists them)")
+        raise RunRefused(
+            f"{name!r} is not a deployment name: write FLOW/DEPLOYMENT. {suggestion}"
+            "(.venv/bin/prefect deployment ls lists them)"
+        )
     try:
         return client.read_deployment_by_name(name)
     except ObjectNotFound:
         close = difflib.get_close_matches(name, deployment_names(client), n=3, cutoff=0.5)
         suggestion = f" Did you mean {' or '.join(close)}?" if close else ""
-        raise RunRefused(f"No deployment named {name}.{suggestion} (.venv/bin/prefect deployment ls lists them; "
-                         "a new deployment in flows/prefect.yaml needs ./lab deploy)") from None
+        raise RunRefused(
+            f"No deployment named {name}.{suggestion} (.venv/bin/prefect deployment ls lists them; "
+            "a new deployment in flows/prefect.yaml needs ./lab deploy)"
+        ) from None
 
 
 def check_parameters(deployment_name: str, deployment, parameters: dict[str, Any]) -> None:
@@ -154,18 +162,26 @@ def create_run(client, deployment_name: str, parameters: dict[str, Any]):
 
 def pool_polled(client, pool_name: str | None, within: float = 60) -> str:
     """Whether a worker polls the pool, as a sentence for a run that no worker picked up."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     if not pool_name:
         return "the deployment has no work pool, so no worker will ever run it (give it one in flows/prefect.yaml, then ./lab deploy)"
-    recent = datetime.now(timezone.utc) - timedelta(seconds=within)
-    workers = [w for w in client.read_workers_for_work_pool(pool_name) if w.last_heartbeat_time and w.last_heartbeat_time > recent]
+    recent = datetime.now(UTC) - timedelta(seconds=within)
+    workers = [
+        w
+        for w in client.read_workers_for_work_pool(pool_name)
+        if w.last_heartbeat_time and w.last_heartbeat_time > recent
+    ]
     if not workers:
-        return (f"no worker polls its work pool {pool_name!r}"
-                + (" (only the Docker lab's packaging profile serves it: docker compose --profile packaging up --wait)"
-                   if pool_name == "workshop-packaged" else ": is the lab's worker up? ./lab status"))
-    return (f"worker {', '.join(w.name for w in workers)} polls {pool_name!r} but has not started it "
-            "(a concurrency limit, or the worker is busy: see the run's state in the UI)")
+        return f"no worker polls its work pool {pool_name!r}" + (
+            " (only the Docker lab's packaging profile serves it: docker compose --profile packaging up --wait)"
+            if pool_name == "workshop-packaged"
+            else ": is the lab's worker up? ./lab status"
+        )
+    return (
+        f"worker {', '.join(w.name for w in workers)} polls {pool_name!r} but has not started it "
+        "(a concurrency limit, or the worker is busy: see the run's state in the UI)"
+    )
 
 
 def one_line(message: str, width: int = 170) -> str:
@@ -174,7 +190,7 @@ def one_line(message: str, width: int = 170) -> str:
     line = (message or "").splitlines()[0] if message else ""
     if len(message or "") > len(line) and "Retry " in message:
         line = f"{line} … {message.splitlines()[-1]}"
-    return line if len(line) <= width else f"{line[:width - 75]} … {line[-70:]}"
+    return line if len(line) <= width else f"{line[: width - 75]} … {line[-70:]}"
 
 
 # A crash found as a server starts reaches the rerun automation up to ~35 s later (prefect_event_ordering).
@@ -196,11 +212,14 @@ def follow(client, flow_run_id: UUID, timeout: float, say, poll: float = 1.0):
     crash_waited, crash_seen = None, 0.0
 
     def new_logs() -> int:
-        logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])), limit=200,
-                                offset=max(0, len(seen_logs) - 50))
+        logs = client.read_logs(
+            LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])), limit=200, offset=max(0, len(seen_logs) - 50)
+        )
         fresh = sorted((log for log in logs if log.id not in seen_logs), key=lambda log: log.timestamp)
         if any(log.task_run_id and log.task_run_id not in task_names for log in fresh):
-            runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])), limit=200)
+            runs = client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])), limit=200
+            )
             task_names.update({run.id: run.name for run in runs})
         for log in fresh:
             seen_logs.add(log.id)
@@ -212,7 +231,11 @@ def follow(client, flow_run_id: UUID, timeout: float, say, poll: float = 1.0):
         flow_run = client.read_flow_run(flow_run_id)
         state = flow_run.state
         fresh = new_logs()
-        label = f"{state.type.value} ({state.name})" if state and state.name.upper() != state.type.value else (state.type.value if state else "UNKNOWN")
+        label = (
+            f"{state.type.value} ({state.name})"
+            if state and state.name.upper() != state.type.value
+            else (state.type.value if state else "UNKNOWN")
+        )
         if label != last_state and not (state and state.is_final()):
             if state and state.name == "AwaitingRetry" and last_state != "CRASHED":
                 # The rerun automation often requeues a crashed run before a poll sees it CRASHED.
@@ -256,8 +279,9 @@ def explain_failure(client, flow_run, say) -> None:
     message = (state.message or "").strip() if state else ""
     if message:
         say(f"  why: {message}")
-    errors = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run.id]), level=LogFilterLevel(ge_=40)),
-                              limit=200)
+    errors = client.read_logs(
+        LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run.id]), level=LogFilterLevel(ge_=40)), limit=200
+    )
     if errors:
         # The log with the traceback says most; its last lines are the error itself.
         chosen = next((e for e in reversed(errors) if "Traceback" in e.message), errors[-1])

@@ -7,11 +7,12 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+
 import httpx
 import pytest
 
-from workshop_lab.stack.settings import REPO_ROOT
 from workshop_lab.course_services.upstream import ORDERS, order
+from workshop_lab.stack.settings import REPO_ROOT
 
 pytestmark = pytest.mark.stack
 
@@ -34,8 +35,11 @@ def true_revenue(excluded_ids: set[int] = frozenset()) -> float:
 
 
 def run_plain_script(embedded_lab, upstream: httpx.Client, tmp_path) -> subprocess.CompletedProcess:
-    env = {**embedded_lab.env, "LAB_UPSTREAM_URL": str(upstream.base_url).rstrip("/"),
-           "LAB_WAREHOUSE_PATH": str(tmp_path / "warehouse.duckdb")}
+    env = {
+        **embedded_lab.env,
+        "LAB_UPSTREAM_URL": str(upstream.base_url).rstrip("/"),
+        "LAB_WAREHOUSE_PATH": str(tmp_path / "warehouse.duckdb"),
+    }
     return subprocess.run([sys.executable, str(PLAIN_SCRIPT)], env=env, capture_output=True, text=True, timeout=120)
 
 
@@ -59,7 +63,10 @@ def test_plain_script_fails_on_the_chaos(embedded_lab, upstream, tmp_path):
     # Once the 503s are over, the malformed records remain: the script crashes, or prints a wrong total.
     result = run_plain_script(embedded_lab, upstream, tmp_path)
     total = printed_total(result)
-    assert result.returncode != 0 or total != pytest.approx(true_revenue(), abs=0.01), (result.stdout, result.stderr[-2000:])
+    assert result.returncode != 0 or total != pytest.approx(true_revenue(), abs=0.01), (
+        result.stdout,
+        result.stderr[-2000:],
+    )
 
 
 def test_flow_completes_on_the_same_chaos_and_its_counts_reconcile(embedded_lab, upstream):

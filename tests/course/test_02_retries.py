@@ -26,7 +26,9 @@ def test_a_503_is_retried_with_backoff_until_the_task_completes(embedded_lab, up
     assert len(retried) == 1, [(t["name"], t["run_count"]) for t in task_runs]
     history = state_history(embedded_lab, retried[0]["id"])
     # Two failed attempts, each followed by a wait and a retry, then success on the third attempt.
-    assert history == ["Pending", "Running", "AwaitingRetry", "Retrying", "AwaitingRetry", "Retrying", "Completed"], history
+    assert history == ["Pending", "Running", "AwaitingRetry", "Retrying", "AwaitingRetry", "Retrying", "Completed"], (
+        history
+    )
     assert retried[0]["run_count"] == 3
     assert upstream.get("/stats").json()["failures"] == 2
 

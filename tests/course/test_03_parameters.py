@@ -30,7 +30,9 @@ def test_a_bad_parameter_is_rejected_before_any_run_exists(embedded_lab, paramet
     assert deployment["enforce_parameter_schema"] is True
     before = runs_of(embedded_lab, deployment["id"])
 
-    response = embedded_lab.request("POST", f"/deployments/{deployment['id']}/create_flow_run", {"parameters": parameters})
+    response = embedded_lab.request(
+        "POST", f"/deployments/{deployment['id']}/create_flow_run", {"parameters": parameters}
+    )
     assert response.status_code in (409, 422), response.text
     detail = response.json()["detail"]
     assert "Validation failed" in detail and field in detail, detail
@@ -39,7 +41,9 @@ def test_a_bad_parameter_is_rejected_before_any_run_exists(embedded_lab, paramet
 
 
 def test_a_good_parameter_runs_to_completed(embedded_lab):
-    run = embedded_lab.run_deployment(DEPLOYMENT, {"city": "Oslo", "hours": 48, "thresholds": {"hot_above_c": 10, "cold_below_c": 2}})
+    run = embedded_lab.run_deployment(
+        DEPLOYMENT, {"city": "Oslo", "hours": 48, "thresholds": {"hot_above_c": 10, "cold_below_c": 2}}
+    )
     assert run["state"]["type"] == "COMPLETED", run["state"]
     assert run["parameters"]["city"] == "Oslo"
     [report] = embedded_lab.table_artifact(run["id"], "weather-report")

@@ -43,7 +43,8 @@ def test_the_scheduler_creates_runs_for_the_active_schedule_and_the_worker_compl
         if done:
             break
         assert time.monotonic() < deadline, f"no scheduled run completed within {SCHEDULE_WAIT_SECONDS}s: " + str(
-            [(r["name"], r["auto_scheduled"], r["state_name"], r["expected_start_time"]) for r in runs])
+            [(r["name"], r["auto_scheduled"], r["state_name"], r["expected_start_time"]) for r in runs]
+        )
         time.sleep(2)
 
     # Nobody asked for this run: the scheduler created it in state Scheduled, the worker ran it.
@@ -53,8 +54,11 @@ def test_the_scheduler_creates_runs_for_the_active_schedule_and_the_worker_compl
     assert run["parameters"] == {} and run["work_pool_name"] == "workshop", run
     # The scheduler works ahead, a little: a few upcoming runs wait for their time, not an hour of
     # them (60 at this interval) flooding the Runs page and the history that module 12 analyses.
-    upcoming = [r["expected_start_time"] for r in runs_of(embedded_lab, deployment["id"])
-                if r["auto_scheduled"] and r["state"]["type"] == "SCHEDULED" and r["start_time"] is None]
+    upcoming = [
+        r["expected_start_time"]
+        for r in runs_of(embedded_lab, deployment["id"])
+        if r["auto_scheduled"] and r["state"]["type"] == "SCHEDULED" and r["start_time"] is None
+    ]
     assert 1 <= len(upcoming) <= MAX_RUNS_AHEAD, sorted(upcoming)
 
 

@@ -24,7 +24,9 @@ def test_async_tasks_gathered_together_overlap_in_time(embedded_lab) -> None:
     assert run["state"]["type"] == "COMPLETED", run["state"]
 
     task_runs = embedded_lab.task_runs(run["id"])
-    assert all(t["state"]["type"] == "COMPLETED" for t in task_runs), [(t["name"], t["state"]["type"]) for t in task_runs]
+    assert all(t["state"]["type"] == "COMPLETED" for t in task_runs), [
+        (t["name"], t["state"]["type"]) for t in task_runs
+    ]
     concurrent = [t for t in task_runs if t["name"].startswith("concurrent-")]
     sequential = [t for t in task_runs if t["name"].startswith("sequential-")]
     assert len(concurrent) == len(sequential) == 7, [t["name"] for t in task_runs]
@@ -35,7 +37,7 @@ def test_async_tasks_gathered_together_overlap_in_time(embedded_lab) -> None:
     assert last_start < first_end, (last_start, first_end)
     # ...while the ones awaited one by one never do.
     ordered = sorted(sequential, key=lambda t: when(t["start_time"]))
-    for earlier, later in zip(ordered, ordered[1:]):
+    for earlier, later in zip(ordered, ordered[1:], strict=False):
         assert when(earlier["end_time"]) <= when(later["start_time"]), (earlier["name"], later["name"])
 
     # The flow slowed the upstream only for its own run: the latency is back to what it was.

@@ -22,9 +22,13 @@ def secret_block(embedded_lab) -> Iterator[tuple[str, str]]:
     """A Secret block with a random value, created through the REST API (as the UI does), then deleted."""
     name, value = f"test-token-{uuid.uuid4().hex[:8]}", secrets.token_urlsafe(24)
     block_type = embedded_lab.get("/block_types/slug/secret")
-    [schema, *_] = embedded_lab.post("/block_schemas/filter", {"block_schemas": {"block_type_id": {"any_": [block_type["id"]]}}})
-    document = embedded_lab.post("/block_documents/", {"name": name, "block_type_id": block_type["id"],
-                                                       "block_schema_id": schema["id"], "data": {"value": value}})
+    [schema, *_] = embedded_lab.post(
+        "/block_schemas/filter", {"block_schemas": {"block_type_id": {"any_": [block_type["id"]]}}}
+    )
+    document = embedded_lab.post(
+        "/block_documents/",
+        {"name": name, "block_type_id": block_type["id"], "block_schema_id": schema["id"], "data": {"value": value}},
+    )
     try:
         yield name, value
     finally:
@@ -61,7 +65,10 @@ def test_flow_uses_the_secret_block_without_revealing_it(embedded_lab, upstream,
     run = embedded_lab.run_deployment(DEPLOYMENT, {"secret_block": name})
     assert run["state"]["type"] == "COMPLETED", run["state"]
 
-    artifacts = embedded_lab.post("/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [run["id"]]}, "key": {"any_": ["caching-and-secrets"]}}})
+    artifacts = embedded_lab.post(
+        "/artifacts/filter",
+        {"artifacts": {"flow_run_id": {"any_": [run["id"]]}, "key": {"any_": ["caching-and-secrets"]}}},
+    )
     markdown = artifacts[0]["data"]
     fingerprint = "sha256:" + hashlib.sha256(value.encode()).hexdigest()[:12]
     assert fingerprint in markdown and name in markdown, markdown

@@ -27,10 +27,15 @@ def test_dask_crunch_runs_on_the_lab_cluster_depth_first(embedded_lab) -> None:
     assert sum(row["chunks"] for row in rows) == 30, rows
     lab_workers = set(embedded_lab.dask_workers())
     assert len(lab_workers) == 2, lab_workers
-    assert {row["dask_worker"] for row in rows} | {row["checked_on"] for row in rows} <= lab_workers, (rows, lab_workers)
+    assert {row["dask_worker"] for row in rows} | {row["checked_on"] for row in rows} <= lab_workers, (
+        rows,
+        lab_workers,
+    )
 
     task_runs = embedded_lab.task_runs(run["id"])
-    assert all(t["state"]["type"] == "COMPLETED" for t in task_runs), [(t["name"], t["state"]["type"]) for t in task_runs]
+    assert all(t["state"]["type"] == "COMPLETED" for t in task_runs), [
+        (t["name"], t["state"]["type"]) for t in task_runs
+    ]
     crunches = [t for t in task_runs if t["name"].startswith("crunch-batch")]
     checks = [t for t in task_runs if t["name"].startswith("check-batch")]
     assert len(crunches) == len(checks) == 3, [t["name"] for t in task_runs]

@@ -52,14 +52,26 @@ def flows_image(compose_lab) -> str:
 def test_the_flows_image_alone_runs_the_flow_with_the_installed_package(flows_image):
     # No network and no mount: only what the image carries. No PREFECT_API_URL: Prefect starts a
     # throwaway server inside the container (slow to start on a loaded machine: allow it time).
-    run = docker("run", "--rm", "--network", "none",
-                 "-e", "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=180",
-                 "-e", "PREFECT_SERVER_ANALYTICS_ENABLED=false",
-                 flows_image, "python", f"{IMAGE_CODE_DIR}/09_docker_packaging.py", timeout=600)
+    run = docker(
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-e",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=180",
+        "-e",
+        "PREFECT_SERVER_ANALYTICS_ENABLED=false",
+        flows_image,
+        "python",
+        f"{IMAGE_CODE_DIR}/09_docker_packaging.py",
+        timeout=600,
+    )
     output = run.stdout + run.stderr
     assert run.returncode == 0, output[-4000:]
-    assert (f"lab_toolkit {TOOLKIT_VERSION} from /opt/venv/lib/python3.11/site-packages/lab_toolkit, "
-            f"flow code from {IMAGE_CODE_DIR}, in container") in output, output[-4000:]
+    assert (
+        f"lab_toolkit {TOOLKIT_VERSION} from /opt/venv/lib/python3.11/site-packages/lab_toolkit, "
+        f"flow code from {IMAGE_CODE_DIR}, in container"
+    ) in output, output[-4000:]
     assert "Finished in state Completed()" in output, output[-4000:]
 
     uid = docker("run", "--rm", flows_image, "id", "-u").stdout.strip()
@@ -84,8 +96,10 @@ def test_packaged_deployment_completes_in_the_packaged_worker_container(compose_
         assert run["state"]["type"] == "COMPLETED", run["state"]
         assert run["work_pool_name"] == PACKAGED_POOL, run["work_pool_name"]
 
-        artifacts = compose_lab.post("/artifacts/filter", {"artifacts": {
-            "flow_run_id": {"any_": [run["id"]]}, "key": {"any_": ["docker-packaging-report"]}}})
+        artifacts = compose_lab.post(
+            "/artifacts/filter",
+            {"artifacts": {"flow_run_id": {"any_": [run["id"]]}, "key": {"any_": ["docker-packaging-report"]}}},
+        )
         assert artifacts, f"flow run {run['id']} wrote no docker-packaging-report artifact"
         facts = markdown_facts(artifacts[0]["data"])
 

@@ -16,13 +16,19 @@ def test_subflows_and_deployment_children_link_back_to_the_parent(embedded_lab):
     assert run["state"]["type"] == "COMPLETED", run["state"]
 
     parent_task_runs = {t["id"]: t for t in embedded_lab.task_runs(run["id"])}
-    children = embedded_lab.post("/flow_runs/filter", {"flow_runs": {"parent_task_run_id": {"any_": sorted(parent_task_runs)}}, "limit": 200})
+    children = embedded_lab.post(
+        "/flow_runs/filter", {"flow_runs": {"parent_task_run_id": {"any_": sorted(parent_task_runs)}}, "limit": 200}
+    )
     flow_names = {c["flow_id"]: embedded_lab.get(f"/flows/{c['flow_id']}")["name"] for c in children}
     by_flow: dict[str, list[dict]] = {}
     for child in children:
         by_flow.setdefault(flow_names[child["flow_id"]], []).append(child)
     assert sorted((name, len(runs)) for name, runs in by_flow.items()) == [
-        ("city-weather", 2), ("extract-orders", 1), ("hello-lab", 1), ("summarize-orders", 1)], by_flow
+        ("city-weather", 2),
+        ("extract-orders", 1),
+        ("hello-lab", 1),
+        ("summarize-orders", 1),
+    ], by_flow
 
     # Every child points at a task run inside *this* parent flow run, and finished before the parent did.
     for child in children:
@@ -32,7 +38,9 @@ def test_subflows_and_deployment_children_link_back_to_the_parent(embedded_lab):
 
     # Subflows ran in the parent's process: no deployment. The others were started from deployments.
     assert all(c["deployment_id"] is None for c in by_flow["extract-orders"] + by_flow["summarize-orders"])
-    assert {c["deployment_id"] for c in by_flow["city-weather"]} == {embedded_lab.deployment("city-weather/city-weather")["id"]}
+    assert {c["deployment_id"] for c in by_flow["city-weather"]} == {
+        embedded_lab.deployment("city-weather/city-weather")["id"]
+    }
     assert by_flow["hello-lab"][0]["deployment_id"] == embedded_lab.deployment("hello-lab/hello-lab")["id"]
     assert sorted(c["parameters"]["city"] for c in by_flow["city-weather"]) == ["Lima", "Oslo"]
 

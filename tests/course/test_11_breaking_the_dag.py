@@ -10,7 +10,15 @@ import pytest
 pytestmark = pytest.mark.stack
 
 DEPLOYMENT = "breaking-the-dag/breaking-the-dag"
-CITY_OF_COUNTRY = {"DE": "Berlin", "NG": "Lagos", "PE": "Lima", "IN": "Mumbai", "NO": "Oslo", "AU": "Sydney", "CA": "Toronto"}
+CITY_OF_COUNTRY = {
+    "DE": "Berlin",
+    "NG": "Lagos",
+    "PE": "Lima",
+    "IN": "Mumbai",
+    "NO": "Oslo",
+    "AU": "Sydney",
+    "CA": "Toronto",
+}
 
 
 def what_the_data_dictates(upstream: httpx.Client, max_orders: int, page_size: int, return_alert_rate: float) -> dict:
@@ -25,8 +33,12 @@ def what_the_data_dictates(upstream: httpx.Client, max_orders: int, page_size: i
     returned = [o for o in orders[:max_orders] if o["status"] == "returned"]
     if len(returned) / len(orders[:max_orders]) <= return_alert_rate:
         return {"pages": page, "branch": "all-clear", "cities": set()}
-    countries = {c["customer_id"]: c["country"] for c in upstream.get("/customers", params={"page_size": 500}).json()["records"]}
-    cities = {CITY_OF_COUNTRY[countries[o["customer_id"]]] for o in returned if countries[o["customer_id"]] in CITY_OF_COUNTRY}
+    countries = {
+        c["customer_id"]: c["country"] for c in upstream.get("/customers", params={"page_size": 500}).json()["records"]
+    }
+    cities = {
+        CITY_OF_COUNTRY[countries[o["customer_id"]]] for o in returned if countries[o["customer_id"]] in CITY_OF_COUNTRY
+    }
     return {"pages": page, "branch": "investigate", "cities": cities}
 
 
@@ -35,7 +47,9 @@ def graph_of(embedded_lab, parameters: dict) -> list[str]:
     run = embedded_lab.run_deployment(DEPLOYMENT, parameters)
     assert run["state"]["type"] == "COMPLETED", run["state"]
     task_runs = embedded_lab.task_runs(run["id"])
-    assert all(t["state"]["type"] == "COMPLETED" for t in task_runs), [(t["name"], t["state"]["type"]) for t in task_runs]
+    assert all(t["state"]["type"] == "COMPLETED" for t in task_runs), [
+        (t["name"], t["state"]["type"]) for t in task_runs
+    ]
     return sorted(t["name"] for t in task_runs)
 
 

@@ -69,11 +69,17 @@ def test_the_artifact_reconciles_with_the_api_and_the_warehouse_has_the_history(
     assert stats == {name: row["runs"] for name, row in rows.items()}
     assert flow_runs[0] == flow_runs[1], "each flow run once, even though paging may see one twice"
     # hello-schedule's schedule is active all session: the scheduler always has its next runs waiting.
-    upcoming = Counter(name for name, state_type, start_time in snapshot
-                       if not_started({"state_type": state_type, "start_time": start_time}))
+    upcoming = Counter(
+        name
+        for name, state_type, start_time in snapshot
+        if not_started({"state_type": state_type, "start_time": start_time})
+    )
     assert upcoming["hello-schedule"] > 0, f"the snapshot lacks the upcoming runs: {sorted(snapshot)[:20]}"
-    started = Counter(name for name, state_type, start_time in snapshot
-                      if not not_started({"state_type": state_type, "start_time": start_time}))
+    started = Counter(
+        name
+        for name, state_type, start_time in snapshot
+        if not not_started({"state_type": state_type, "start_time": start_time})
+    )
     assert stats == dict(started), ("the statistics count exactly the runs that started", stats, upcoming)
     assert flow_runs[0] == sum(stats.values()) + sum(upcoming.values())
     assert task_runs > 0

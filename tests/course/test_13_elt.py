@@ -14,15 +14,15 @@ import duckdb
 import httpx
 import pytest
 
-from workshop_lab.stack.settings import LabConfig
 from workshop_lab.flow_tools.warehouse import writer_lock
+from workshop_lab.stack.settings import LabConfig
 
 pytestmark = pytest.mark.stack
 
 DEPLOYMENT = "elt/elt"
 RECORDS = 1000
 INJECTED = 5
-INJECTED_ON_SECOND_RUN = 10   # the guide's step: `./lab run elt/elt --param inject_bad_records=10` after a first run
+INJECTED_ON_SECOND_RUN = 10  # the guide's step: `./lab run elt/elt --param inject_bad_records=10` after a first run
 STREAMS = ("users", "products", "purchases")
 
 
@@ -36,16 +36,24 @@ def read_warehouse(lab) -> dict:
     warehouse, raw = paths(lab)
     with writer_lock(warehouse, purpose="tests: read"), duckdb.connect(warehouse, read_only=True) as con:
         con.execute(f"attach '{raw}' as airbyte_raw (read_only)")
-        layers = {s: {"raw": con.execute(f"select count(*) from airbyte_raw.raw.{s}").fetchone()[0],
-                      "staged": con.execute(f"select count(*) from staging.stg_{s}").fetchone()[0]} for s in STREAMS}
+        layers = {
+            s: {
+                "raw": con.execute(f"select count(*) from airbyte_raw.raw.{s}").fetchone()[0],
+                "staged": con.execute(f"select count(*) from staging.stg_{s}").fetchone()[0],
+            }
+            for s in STREAMS
+        }
         quarantine = dict(con.execute("select raw_id, reason from quarantine.quarantined_records").fetchall())
         for s in STREAMS:
             layers[s]["quarantined"] = con.execute(
-                "select count(*) from quarantine.quarantined_records where stream = ?", [s]).fetchone()[0]
+                "select count(*) from quarantine.quarantined_records where stream = ?", [s]
+            ).fetchone()[0]
         injected = con.execute("select stream, raw_id, fault from airbyte_raw.raw._lab_injected_faults").fetchall()
         states = con.execute("select stream_name from airbyte_raw.raw._airbyte_state").fetchall()
-        marts = {m: con.execute(f"select count(*) from marts.{m}").fetchone()[0]
-                 for m in ("customers", "daily_revenue", "product_performance")}
+        marts = {
+            m: con.execute(f"select count(*) from marts.{m}").fetchone()[0]
+            for m in ("customers", "daily_revenue", "product_performance")
+        }
     return {"layers": layers, "quarantine": quarantine, "injected": injected, "states": states, "marts": marts}
 
 
@@ -69,8 +77,9 @@ def first_run(embedded_lab) -> dict:
 def second_run(embedded_lab, first_run) -> dict:
     """The guide's second run: incremental (source-faker has nothing new), with inject_bad_records=10."""
     before = read_warehouse(embedded_lab)
-    run = embedded_lab.run_deployment(DEPLOYMENT, {"records": RECORDS, "inject_bad_records": INJECTED_ON_SECOND_RUN},
-                                      timeout=600)
+    run = embedded_lab.run_deployment(
+        DEPLOYMENT, {"records": RECORDS, "inject_bad_records": INJECTED_ON_SECOND_RUN}, timeout=600
+    )
     assert run["state"]["type"] == "COMPLETED", (run["state"], run_logs(embedded_lab, run["id"])[-3000:])
     return {**run, "before": before, "after": read_warehouse(embedded_lab)}
 
@@ -79,8 +88,15 @@ def test_every_dbt_node_is_a_task_run_and_they_all_completed(embedded_lab, first
     task_runs = embedded_lab.task_runs(first_run["id"])
     states = {run["name"]: run["state_type"] for run in task_runs}
     dbt_nodes = {name: state for name, state in states.items() if name.startswith(("model ", "test ", "data_test "))}
-    for model in ("stg_users", "stg_products", "stg_purchases", "quarantined_records", "customers",
-                  "daily_revenue", "product_performance"):
+    for model in (
+        "stg_users",
+        "stg_products",
+        "stg_purchases",
+        "quarantined_records",
+        "customers",
+        "daily_revenue",
+        "product_performance",
+    ):
         assert any(name.startswith(f"model {model}") for name in dbt_nodes), (model, sorted(states))
     assert any("reconcile_raw_staged_quarantined" in name for name in dbt_nodes), sorted(states)
     assert dbt_nodes and set(dbt_nodes.values()) == {"COMPLETED"}, dbt_nodes
@@ -111,10 +127,17 @@ def test_every_injected_fault_is_quarantined_with_its_reason(embedded_lab, first
 
 def test_artifacts_and_the_inbox_message(embedded_lab, first_run):
     counts = row_counts(embedded_lab, first_run["id"])
-    assert set(counts) == {"source (emitted this run)", "raw (airbyte_raw.raw)", "staging", "quarantine",
-                           "bad records injected (this run)"}
-    summaries = embedded_lab.post("/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [first_run["id"]]},
-                                                                       "key": {"any_": ["elt-summary"]}}})
+    assert set(counts) == {
+        "source (emitted this run)",
+        "raw (airbyte_raw.raw)",
+        "staging",
+        "quarantine",
+        "bad records injected (this run)",
+    }
+    summaries = embedded_lab.post(
+        "/artifacts/filter",
+        {"artifacts": {"flow_run_id": {"any_": [first_run["id"]]}, "key": {"any_": ["elt-summary"]}}},
+    )
     assert summaries and "Customers who bought" in summaries[0]["data"], summaries
     messages = httpx.get(f"{embedded_lab.inbox_url}/messages", timeout=10).json()
     assert any(m["text"].startswith("# ELT run:") for m in messages), [m["text"][:80] for m in messages]
@@ -146,9 +169,14 @@ def test_bad_records_asked_of_an_incremental_run_reach_the_quarantine_and_it_say
     # The run's artifacts say what happened: how many per stream, and that they are re-sent earlier records.
     injected = row_counts(embedded_lab, second_run["id"])["bad records injected (this run)"]
     assert {s: injected[s] for s in STREAMS} == {s: sum(f[0] == s for f in new_faults) for s in STREAMS}, injected
-    summary = embedded_lab.post("/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [second_run["id"]]},
-                                                                     "key": {"any_": ["elt-summary"]}}})[0]["data"]
-    assert "this run loaded nothing new" in summary and f"{INJECTED_ON_SECOND_RUN} records loaded earlier were re-sent" in summary, summary
+    summary = embedded_lab.post(
+        "/artifacts/filter",
+        {"artifacts": {"flow_run_id": {"any_": [second_run["id"]]}, "key": {"any_": ["elt-summary"]}}},
+    )[0]["data"]
+    assert (
+        "this run loaded nothing new" in summary
+        and f"{INJECTED_ON_SECOND_RUN} records loaded earlier were re-sent" in summary
+    ), summary
 
 
 def test_bad_parameters_are_refused_before_any_work(embedded_lab):

@@ -19,7 +19,7 @@ import argparse
 import html
 import json
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +59,7 @@ def create_app(store: Path | None = None) -> FastAPI:
         message = {
             "id": len(messages) + 1,
             "channel": channel,
-            "received_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "received_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "text": message_text(payload),
             "payload": payload,
         }
@@ -84,11 +84,14 @@ def create_app(store: Path | None = None) -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse)
     async def page() -> str:
-        rows = "".join(
-            f"<li><span class=meta>#{html.escape(m['channel'])} · {m['received_at']}</span>"
-            f"<pre>{html.escape(m['text'])}</pre></li>"
-            for m in reversed(messages)
-        ) or "<li class=meta>No messages yet. Run a flow that notifies, or make one fail.</li>"
+        rows = (
+            "".join(
+                f"<li><span class=meta>#{html.escape(m['channel'])} · {m['received_at']}</span>"
+                f"<pre>{html.escape(m['text'])}</pre></li>"
+                for m in reversed(messages)
+            )
+            or "<li class=meta>No messages yet. Run a flow that notifies, or make one fail.</li>"
+        )
         return f"""<!doctype html><html><head><meta charset=utf-8><title>Lab inbox ({len(messages)})</title>
 <meta http-equiv=refresh content=3>
 <style>body{{font-family:system-ui,sans-serif;max-width:56rem;margin:2rem auto;padding:0 1rem}}

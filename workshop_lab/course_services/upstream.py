@@ -25,7 +25,7 @@ import html
 import logging
 import os
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Query, Request
@@ -33,6 +33,7 @@ from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.routing import APIRoute
+
 # FastAPI's /docs and /redoc load Swagger UI and ReDoc from a CDN: a blank page offline (in class,
 # on a train). fastapi-offline ships those files and serves them from the app itself.
 from fastapi_offline import FastAPIOffline
@@ -44,7 +45,7 @@ CUSTOMERS = 500
 ORDERS = 5000
 MAX_PAGE_SIZE = 500
 CITIES = ("Berlin", "Lagos", "Lima", "Mumbai", "Oslo", "Sydney", "Toronto")
-EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 class Chaos(BaseModel):
@@ -86,15 +87,23 @@ EXAMPLE_QUERIES = {
 
 def chaos_from_environment() -> Chaos:
     """Start-up settings: UPSTREAM_FAILURE_RATE, UPSTREAM_LATENCY_MS, ... (one per Chaos field)."""
-    values = {name: os.environ[f"UPSTREAM_{name.upper()}"] for name in Chaos.model_fields if f"UPSTREAM_{name.upper()}" in os.environ}
+    values = {
+        name: os.environ[f"UPSTREAM_{name.upper()}"]
+        for name in Chaos.model_fields
+        if f"UPSTREAM_{name.upper()}" in os.environ
+    }
     return Chaos(**values)
 
 
 # --- the data: a pure function of the record's id, so every page is reproducible ---------------
 def customer(customer_id: int) -> dict[str, Any]:
     rng = random.Random(f"customer-{customer_id}")
-    first = rng.choice(["Ada", "Grace", "Alan", "Katherine", "Linus", "Margaret", "Dennis", "Barbara", "Ken", "Frances"])
-    last = rng.choice(["Lovelace", "Hopper", "Turing", "Johnson", "Torvalds", "Hamilton", "Ritchie", "Liskov", "Thompson", "Allen"])
+    first = rng.choice(
+        ["Ada", "Grace", "Alan", "Katherine", "Linus", "Margaret", "Dennis", "Barbara", "Ken", "Frances"]
+    )
+    last = rng.choice(
+        ["Lovelace", "Hopper", "Turing", "Johnson", "Torvalds", "Hamilton", "Ritchie", "Liskov", "Thompson", "Allen"]
+    )
     return {
         "customer_id": customer_id,
         "name": f"{first} {last}",
@@ -201,17 +210,23 @@ def create_app(initial: Chaos | None = None) -> FastAPI:
         if request.url.path == "/chaos" and request.method == "PATCH":
             unknown = [e["loc"][-1] for e in errors if e["type"] == "extra_forbidden" and e["loc"][:1] == ("body",)]
             if unknown and len(unknown) == len(errors):
-                return JSONResponse(status_code=422, content={
-                    "detail": f"unknown chaos setting{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}: "
-                              f"nothing was changed. The settings are {', '.join(Chaos.model_fields)} "
-                              "(GET /chaos shows their values).",
-                    "unknown": unknown,
-                })
+                return JSONResponse(
+                    status_code=422,
+                    content={
+                        "detail": f"unknown chaos setting{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}: "
+                        f"nothing was changed. The settings are {', '.join(Chaos.model_fields)} "
+                        "(GET /chaos shows their values).",
+                        "unknown": unknown,
+                    },
+                )
             if "json" not in request.headers.get("content-type", "") and any(e["loc"] == ("body",) for e in errors):
-                return JSONResponse(status_code=422, content={
-                    "detail": "PATCH /chaos takes a JSON body: nothing was changed. Send it with "
-                              "-H 'content-type: application/json' -d '{\"failure_rate\": 0.3}'.",
-                })
+                return JSONResponse(
+                    status_code=422,
+                    content={
+                        "detail": "PATCH /chaos takes a JSON body: nothing was changed. Send it with "
+                        "-H 'content-type: application/json' -d '{\"failure_rate\": 0.3}'.",
+                    },
+                )
         return await request_validation_exception_handler(request, exc)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

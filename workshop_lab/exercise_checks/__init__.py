@@ -28,8 +28,8 @@ from typing import Any
 import httpx
 
 from workshop_lab.stack.prefect_api import PrefectApi
-from workshop_lab.stack.shell import shell_environment
 from workshop_lab.stack.settings import FLOWS_DIR, REPO_ROOT, LabConfig
+from workshop_lab.stack.shell import shell_environment
 
 MINE_DIR = FLOWS_DIR / "mine"
 STARTERS_DIR = FLOWS_DIR / "exercises" / "starters"
@@ -130,8 +130,10 @@ class Check:
 
     def artifact(self, step_id: str, key: str) -> Any:
         """The data of the artifact `key` of a run (None: the run made no such artifact)."""
-        found = self.post("/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [self.run(step_id)["flow_run_id"]]},
-                                                              "key": {"any_": [key]}}})
+        found = self.post(
+            "/artifacts/filter",
+            {"artifacts": {"flow_run_id": {"any_": [self.run(step_id)["flow_run_id"]]}, "key": {"any_": [key]}}},
+        )
         if not found:
             return None
         data = found[0]["data"]
@@ -141,11 +143,19 @@ class Check:
             return data
 
     def artifacts(self, step_id: str) -> list[dict[str, Any]]:
-        return self.post("/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [self.run(step_id)["flow_run_id"]]}}})
+        return self.post(
+            "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [self.run(step_id)["flow_run_id"]]}}}
+        )
 
     def logs(self, step_id: str) -> str:
-        entries = self.post("/logs/filter", {"logs": {"flow_run_id": {"any_": [self.run(step_id)["flow_run_id"]]}},
-                                             "limit": 200, "sort": "TIMESTAMP_ASC"})
+        entries = self.post(
+            "/logs/filter",
+            {
+                "logs": {"flow_run_id": {"any_": [self.run(step_id)["flow_run_id"]]}},
+                "limit": 200,
+                "sort": "TIMESTAMP_ASC",
+            },
+        )
         return "\n".join(entry["message"] for entry in entries)
 
     def inbox(self) -> list[dict[str, Any]]:
@@ -161,8 +171,10 @@ def state_of(check: Check, step_id: str) -> str:
 
 def ends(step_id: str, state: str = "COMPLETED") -> Callable[[Check], tuple[bool, str]]:
     """The run of `step_id` ended in `state`."""
+
     def check(c: Check) -> tuple[bool, str]:
         return c.run(step_id)["state_type"] == state, f"the run ended {state_of(c, step_id)}"
+
     return check
 
 
@@ -173,8 +185,10 @@ def named(task_runs: list[dict[str, Any]], *prefixes: str) -> list[dict[str, Any
 
 def most_in_flight(runs: list[dict[str, Any]]) -> int:
     """The most task runs that were running at the same moment, from their start and end times."""
-    edges = sorted([(r["start_time"], 1) for r in runs if r["start_time"]] + [(r["end_time"], -1) for r in runs if r["end_time"]],
-                   key=lambda e: (e[0], e[1]))
+    edges = sorted(
+        [(r["start_time"], 1) for r in runs if r["start_time"]] + [(r["end_time"], -1) for r in runs if r["end_time"]],
+        key=lambda e: (e[0], e[1]),
+    )
     current = peak = 0
     for _, change in edges:
         current += change
@@ -196,14 +210,20 @@ def run_steps(check: Check, steps: list[dict[str, Any]], say: Callable[[str], No
     spec.write_text(json.dumps({"file": str(check.file), "steps": steps}))
     env = {**os.environ, **check.env, "PYTHONUNBUFFERED": "1"}
     env.pop("LAB_INSTANCE", None)
-    completed = subprocess.run([sys.executable, "-m", "workshop_lab.exercise_checks.runner", str(spec), str(out)],
-                               cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_SECONDS)
+    completed = subprocess.run(
+        [sys.executable, "-m", "workshop_lab.exercise_checks.runner", str(spec), str(out)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_SECONDS,
+    )
     results = json.loads(out.read_text()) if out.exists() else []
     if completed.returncode != 0 and len(results) < len(steps):
         tail = (completed.stderr.strip().splitlines() or [f"exit {completed.returncode}"])[-1]
         results.append({"ok": False, "error": f"the flow's process died: {tail}"})
     check.steps_by_id = {step["id"]: step for step in steps if "id" in step}
-    for step, result in zip(steps, results):
+    for step, result in zip(steps, results, strict=False):  # a process that died wrote fewer results
         check.results[step.get("id", f"step-{len(check.results)}")] = result
 
 
@@ -219,10 +239,14 @@ def check_exercise(exercise: str, file: Path | None, config: LabConfig, say: Cal
     path = (file if file.is_absolute() else Path.cwd() / file) if file else MINE_DIR / spec.filename
     if not path.is_file():
         if file:
-            say(f"lab check: {file} is not a file. Check your own with ./lab check {number}, or give --file an existing path.")
+            say(
+                f"lab check: {file} is not a file. Check your own with ./lab check {number}, or give --file an existing path."
+            )
         else:
-            say(f"lab check: {relative(path)} does not exist yet. Start it with: "
-                f"mkdir -p flows/mine && cp flows/exercises/starters/{spec.filename} flows/mine/")
+            say(
+                f"lab check: {relative(path)} does not exist yet. Start it with: "
+                f"mkdir -p flows/mine && cp flows/exercises/starters/{spec.filename} flows/mine/"
+            )
         return 2
     env = shell_environment(config)
     try:
@@ -231,7 +255,9 @@ def check_exercise(exercise: str, file: Path | None, config: LabConfig, say: Cal
         say(f"lab check: no lab answers at {env['PREFECT_API_URL']}: start it with ./lab up, then check again.")
         return 2
 
-    say(f"Checking {relative(path)} against exercise {number} (flows/exercises/{number}_*.md) on the lab at {config.ui_url} ...")
+    say(
+        f"Checking {relative(path)} against exercise {number} (flows/exercises/{number}_*.md) on the lab at {config.ui_url} ..."
+    )
     with tempfile.TemporaryDirectory(prefix=f"lab-check-{number}-") as scratch:
         check = Check(spec, path, env, Path(scratch))
         if spec.prepare:
@@ -253,8 +279,10 @@ def check_exercise(exercise: str, file: Path | None, config: LabConfig, say: Cal
     if met == total:
         say(f"Exercise {number}: all {total} requirements met ({seconds:.0f}s). Well done.")
         return 0
-    say(f"Exercise {number}: {met} of {total} requirements met ({seconds:.0f}s). "
-        f"Fix the NOT MET lines and run ./lab check {number} again; the runs are in the UI, {config.ui_url}/runs")
+    say(
+        f"Exercise {number}: {met} of {total} requirements met ({seconds:.0f}s). "
+        f"Fix the NOT MET lines and run ./lab check {number} again; the runs are in the UI, {config.ui_url}/runs"
+    )
     return 1
 
 

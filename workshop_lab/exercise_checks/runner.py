@@ -80,18 +80,25 @@ def do_run(step: dict[str, Any], file: str) -> dict[str, Any]:
     if state.is_completed():
         value = state.result(raise_on_failure=False)
         result = asyncio.run(value) if inspect.isawaitable(value) else value
-    return {"flow_run_id": str(state.state_details.flow_run_id), "state_type": state.type.value,
-            "state_name": state.name, "message": state.message or "",
-            "result": json.loads(json.dumps(result, default=str)),
-            "upstream_requests": [before, upstream_requests()]}
+    return {
+        "flow_run_id": str(state.state_details.flow_run_id),
+        "state_type": state.type.value,
+        "state_name": state.name,
+        "message": state.message or "",
+        "result": json.loads(json.dumps(result, default=str)),
+        "upstream_requests": [before, upstream_requests()],
+    }
 
 
 def do_inspect(step: dict[str, Any], file: str) -> dict[str, Any]:
     """What a flow object says about itself: its task runner and its parameter schema."""
     flow = find_flow(load(file), step["flow"])
     runner = flow.task_runner
-    return {"task_runner": type(runner).__name__, "address": getattr(runner, "address", None) or getattr(runner, "_client_kwargs", {}).get("address"),
-            "parameters": flow.parameters.model_dump(mode="json")}
+    return {
+        "task_runner": type(runner).__name__,
+        "address": getattr(runner, "address", None) or getattr(runner, "_client_kwargs", {}).get("address"),
+        "parameters": flow.parameters.model_dump(mode="json"),
+    }
 
 
 def do_inspect_task(step: dict[str, Any], file: str) -> dict[str, Any]:
@@ -100,14 +107,20 @@ def do_inspect_task(step: dict[str, Any], file: str) -> dict[str, Any]:
 
     tasks = {obj.name: obj for obj in vars(load(file)).values() if isinstance(obj, Task)}
     if step["task"] not in tasks:
-        raise LookupError(f"no task named {step['task']!r} in the file (it has: {', '.join(sorted(tasks)) or 'no tasks'})")
+        raise LookupError(
+            f"no task named {step['task']!r} in the file (it has: {', '.join(sorted(tasks)) or 'no tasks'})"
+        )
     found = tasks[step["task"]]
     delays = found.retry_delay_seconds
     expiration = found.cache_expiration
-    return {"retries": found.retries, "retry_delay_seconds": list(delays) if isinstance(delays, (list, tuple)) else delays,
-            "retry_jitter_factor": found.retry_jitter_factor,
-            "retry_condition_fn": getattr(found.retry_condition_fn, "__name__", None) if found.retry_condition_fn else None,
-            "cache_policy": repr(found.cache_policy), "cache_expiration": expiration.total_seconds() if expiration else None}
+    return {
+        "retries": found.retries,
+        "retry_delay_seconds": list(delays) if isinstance(delays, (list, tuple)) else delays,
+        "retry_jitter_factor": found.retry_jitter_factor,
+        "retry_condition_fn": getattr(found.retry_condition_fn, "__name__", None) if found.retry_condition_fn else None,
+        "cache_policy": repr(found.cache_policy),
+        "cache_expiration": expiration.total_seconds() if expiration else None,
+    }
 
 
 def do_call(step: dict[str, Any], file: str) -> dict[str, Any]:
@@ -169,13 +182,21 @@ def do_child(step: dict[str, Any], file: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="lab-check-child-") as folder:
         spec, out = Path(folder) / "spec.json", Path(folder) / "results.json"
         spec.write_text(json.dumps({"file": file, "steps": [step["step"]]}))
-        completed = subprocess.run([sys.executable, "-m", "workshop_lab.exercise_checks.runner", str(spec), str(out)],
-                                   capture_output=True, text=True, timeout=step.get("timeout", 300))
+        completed = subprocess.run(
+            [sys.executable, "-m", "workshop_lab.exercise_checks.runner", str(spec), str(out)],
+            capture_output=True,
+            text=True,
+            timeout=step.get("timeout", 300),
+        )
         results = json.loads(out.read_text()) if out.exists() else []
     code = completed.returncode
     tail = (completed.stderr.strip().splitlines() or [""])[-1][:300]
-    return {"returncode": code, "signal": signal.Signals(-code).name if code < 0 else None,
-            "result": results[0] if results else None, "stderr_tail": tail}
+    return {
+        "returncode": code,
+        "signal": signal.Signals(-code).name if code < 0 else None,
+        "result": results[0] if results else None,
+        "stderr_tail": tail,
+    }
 
 
 def do_sql(step: dict[str, Any], file: str) -> dict[str, Any]:

@@ -116,8 +116,13 @@ class Source:
 
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> Source:
-        return cls(source_id=data["sourceId"], name=data["name"], source_type=data.get("sourceType", ""),
-                   workspace_id=data["workspaceId"], configuration=data.get("configuration") or {})
+        return cls(
+            source_id=data["sourceId"],
+            name=data["name"],
+            source_type=data.get("sourceType", ""),
+            workspace_id=data["workspaceId"],
+            configuration=data.get("configuration") or {},
+        )
 
 
 @dataclass(frozen=True)
@@ -130,9 +135,13 @@ class Destination:
 
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> Destination:
-        return cls(destination_id=data["destinationId"], name=data["name"],
-                   destination_type=data.get("destinationType", ""), workspace_id=data["workspaceId"],
-                   configuration=data.get("configuration") or {})
+        return cls(
+            destination_id=data["destinationId"],
+            name=data["name"],
+            destination_type=data.get("destinationType", ""),
+            workspace_id=data["workspaceId"],
+            configuration=data.get("configuration") or {},
+        )
 
 
 @dataclass(frozen=True)
@@ -148,10 +157,16 @@ class Connection:
 
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> Connection:
-        return cls(connection_id=data["connectionId"], name=data["name"], source_id=data["sourceId"],
-                   destination_id=data["destinationId"], workspace_id=data["workspaceId"],
-                   status=data.get("status", ""), schedule_type=(data.get("schedule") or {}).get("scheduleType", ""),
-                   raw=data)
+        return cls(
+            connection_id=data["connectionId"],
+            name=data["name"],
+            source_id=data["sourceId"],
+            destination_id=data["destinationId"],
+            workspace_id=data["workspaceId"],
+            status=data.get("status", ""),
+            schedule_type=(data.get("schedule") or {}).get("scheduleType", ""),
+            raw=data,
+        )
 
 
 @dataclass(frozen=True)
@@ -172,10 +187,17 @@ class Job:
 
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> Job:
-        return cls(job_id=int(data["jobId"]), status=data["status"], job_type=data["jobType"],
-                   connection_id=data.get("connectionId", ""), start_time=data.get("startTime"),
-                   last_updated_at=data.get("lastUpdatedAt"), duration=data.get("duration"),
-                   rows_synced=data.get("rowsSynced"), bytes_synced=data.get("bytesSynced"))
+        return cls(
+            job_id=int(data["jobId"]),
+            status=data["status"],
+            job_type=data["jobType"],
+            connection_id=data.get("connectionId", ""),
+            start_time=data.get("startTime"),
+            last_updated_at=data.get("lastUpdatedAt"),
+            duration=data.get("duration"),
+            rows_synced=data.get("rowsSynced"),
+            bytes_synced=data.get("bytesSynced"),
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -235,12 +257,16 @@ class ClientCredentialsAuth(httpx.Auth):
         # `grant_type` (OAuth's name, and what Airbyte's Python SDK sends), its properties and
         # Airbyte's docs say `grant-type`. The server reads neither (ApplicationsController.kt at
         # v0.63.19 reads only the id and the secret), so the body carries both: valid either way.
-        return httpx.Request("POST", self.token_url, json={
-            "client_id": self.client_id,
-            "client_secret": self.client_secret,
-            "grant_type": "client_credentials",
-            "grant-type": "client_credentials",
-        })
+        return httpx.Request(
+            "POST",
+            self.token_url,
+            json={
+                "client_id": self.client_id,
+                "client_secret": self.client_secret,
+                "grant_type": "client_credentials",
+                "grant-type": "client_credentials",
+            },
+        )
 
     def _store(self, response: httpx.Response) -> None:
         if response.status_code in (401, 403):
@@ -250,8 +276,11 @@ class ClientCredentialsAuth(httpx.Auth):
                 "(`abctl local credentials` prints them; UI: User settings > Applications)"
             )
         if response.status_code >= 400:
-            raise AirbyteApiError(f"token request failed: HTTP {response.status_code} {response.text[:300]}",
-                                  response.status_code, response.text)
+            raise AirbyteApiError(
+                f"token request failed: HTTP {response.status_code} {response.text[:300]}",
+                response.status_code,
+                response.text,
+            )
         payload = response.json()  # PublicAccessTokenResponse: access_token, token_type, expires_in
         self.token = payload["access_token"]
         self.expires_at = self.clock() + float(payload.get("expires_in") or 180)
@@ -284,12 +313,22 @@ class ClientCredentialsAuth(httpx.Auth):
 class AirbyteClient:
     """Airbyte's public API: workspaces, sources, destinations, connections, jobs."""
 
-    def __init__(self, settings: AirbyteSettings | None = None, *, timeout: float = 30.0,
-                 transport: httpx.BaseTransport | None = None):
+    def __init__(
+        self,
+        settings: AirbyteSettings | None = None,
+        *,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ):
         self.settings = settings or AirbyteSettings()
         self.base_url = self.settings.url.rstrip("/")
-        self._http = httpx.Client(base_url=self.base_url + API_PREFIX, auth=self.settings.auth(), timeout=timeout,
-                                  transport=transport, headers={"Accept": "application/json"})
+        self._http = httpx.Client(
+            base_url=self.base_url + API_PREFIX,
+            auth=self.settings.auth(),
+            timeout=timeout,
+            transport=transport,
+            headers={"Accept": "application/json"},
+        )
 
     @classmethod
     def from_env(cls, **kwargs: Any) -> AirbyteClient:
@@ -305,20 +344,26 @@ class AirbyteClient:
         self.close()
 
     # -- plumbing -----------------------------------------------------------------------------
-    def _request(self, method: str, path: str, *, json: dict[str, Any] | None = None,
-                 params: dict[str, Any] | None = None) -> Any:
+    def _request(
+        self, method: str, path: str, *, json: dict[str, Any] | None = None, params: dict[str, Any] | None = None
+    ) -> Any:
         try:
             response = self._http.request(method, path, json=json, params=params)
         except httpx.ConnectError as error:
             raise AirbyteUnreachable(f"nothing answers at {self.base_url} ({error}): {START_PROFILE_HINT}") from error
         except httpx.TimeoutException as error:
-            raise AirbyteUnreachable(f"{self.base_url} did not answer in time ({error!r}): is the platform "
-                                     "still starting? `docker compose --profile airbyte ps`") from error
+            raise AirbyteUnreachable(
+                f"{self.base_url} did not answer in time ({error!r}): is the platform "
+                "still starting? `docker compose --profile airbyte ps`"
+            ) from error
         if response.status_code in (401, 403):
             raise AirbyteAuthError(self._auth_message(response.status_code))
         if response.status_code >= 400:
-            raise AirbyteApiError(f"{method} {API_PREFIX}{path} failed: HTTP {response.status_code} {response.text[:500]}",
-                                  response.status_code, response.text)
+            raise AirbyteApiError(
+                f"{method} {API_PREFIX}{path} failed: HTTP {response.status_code} {response.text[:500]}",
+                response.status_code,
+                response.text,
+            )
         if response.status_code == 204 or not response.content:
             return None
         if "json" not in response.headers.get("content-type", ""):
@@ -327,11 +372,15 @@ class AirbyteClient:
 
     def _auth_message(self, status: int) -> str:
         if self.settings.uses_client_credentials:
-            return (f"Airbyte at {self.base_url} refused the bearer token (HTTP {status}): check AIRBYTE_CLIENT_ID "
-                    "and AIRBYTE_CLIENT_SECRET (`abctl local credentials`)")
-        return (f"Airbyte at {self.base_url} refused the login (HTTP {status}): set AIRBYTE_USERNAME and "
-                "AIRBYTE_PASSWORD to the proxy's basic-auth user (compose default airbyte/password), or, on an "
-                "abctl install, AIRBYTE_CLIENT_ID and AIRBYTE_CLIENT_SECRET (`abctl local credentials`)")
+            return (
+                f"Airbyte at {self.base_url} refused the bearer token (HTTP {status}): check AIRBYTE_CLIENT_ID "
+                "and AIRBYTE_CLIENT_SECRET (`abctl local credentials`)"
+            )
+        return (
+            f"Airbyte at {self.base_url} refused the login (HTTP {status}): set AIRBYTE_USERNAME and "
+            "AIRBYTE_PASSWORD to the proxy's basic-auth user (compose default airbyte/password), or, on an "
+            "abctl install, AIRBYTE_CLIENT_ID and AIRBYTE_CLIENT_SECRET (`abctl local credentials`)"
+        )
 
     def _paged(self, path: str, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
         """Every item of a list endpoint ({data, next, previous}), page by page with limit/offset."""
@@ -375,7 +424,12 @@ class AirbyteClient:
         return next((source for source in self.list_sources(workspace_id) if source.name == name), None)
 
     def create_source(self, workspace_id: str, name: str, definition_id: str, configuration: dict[str, Any]) -> Source:
-        body = {"name": name, "workspaceId": workspace_id, "definitionId": definition_id, "configuration": configuration}
+        body = {
+            "name": name,
+            "workspaceId": workspace_id,
+            "definitionId": definition_id,
+            "configuration": configuration,
+        }
         # The documented response example carries only sourceId: fill the rest from what we sent.
         return Source.from_api({"sourceType": "", **body, **self._request("POST", "/sources", json=body)})
 
@@ -390,10 +444,18 @@ class AirbyteClient:
     def find_destination(self, workspace_id: str, name: str) -> Destination | None:
         return next((dest for dest in self.list_destinations(workspace_id) if dest.name == name), None)
 
-    def create_destination(self, workspace_id: str, name: str, definition_id: str,
-                           configuration: dict[str, Any]) -> Destination:
-        body = {"name": name, "workspaceId": workspace_id, "definitionId": definition_id, "configuration": configuration}
-        return Destination.from_api({"destinationType": "", **body, **self._request("POST", "/destinations", json=body)})
+    def create_destination(
+        self, workspace_id: str, name: str, definition_id: str, configuration: dict[str, Any]
+    ) -> Destination:
+        body = {
+            "name": name,
+            "workspaceId": workspace_id,
+            "definitionId": definition_id,
+            "configuration": configuration,
+        }
+        return Destination.from_api(
+            {"destinationType": "", **body, **self._request("POST", "/destinations", json=body)}
+        )
 
     def update_destination(self, destination_id: str, name: str, configuration: dict[str, Any]) -> Destination:
         body = {"name": name, "configuration": configuration}
@@ -424,8 +486,9 @@ class AirbyteClient:
     def get_job(self, job_id: int) -> Job:
         return Job.from_api(self._request("GET", f"/jobs/{job_id}"))
 
-    def wait_for_job(self, job_id: int, *, timeout: float = 3600.0, poll: float = 5.0,
-                     on_poll: Callable[[Job], None] | None = None) -> Job:
+    def wait_for_job(
+        self, job_id: int, *, timeout: float = 3600.0, poll: float = 5.0, on_poll: Callable[[Job], None] | None = None
+    ) -> Job:
         """Poll the job until it ends; return it if it succeeded, raise AirbyteJobError otherwise."""
         deadline = time.monotonic() + timeout
         while True:
@@ -438,9 +501,14 @@ class AirbyteClient:
                 raise AirbyteJobError(
                     f"Airbyte job {job.job_id} ended {job.status} (connection {job.connection_id}): its logs are in "
                     f"the Airbyte UI at {self.base_url} (Connections > the connection > Job history)",
-                    job.job_id, job.status)
+                    job.job_id,
+                    job.status,
+                )
             if time.monotonic() >= deadline:
                 raise AirbyteJobError(
                     f"Airbyte job {job.job_id} still {job.status} after {timeout:.0f} s: it goes on in Airbyte; "
-                    "wait longer (timeout) or cancel it in the UI", job.job_id, job.status)
+                    "wait longer (timeout) or cancel it in the UI",
+                    job.job_id,
+                    job.status,
+                )
             time.sleep(min(poll, max(0.0, deadline - time.monotonic())))

@@ -64,8 +64,9 @@ def _describe(holder: dict | None) -> str:
     return f"{holder.get('purpose', 'a writer')} (pid {holder.get('pid')} on {holder.get('host')}, since {holder.get('since')})"
 
 
-def _wait_for_lock(handle, mode: int, db_path: Path, wait_seconds: float, poll_seconds: float,
-                   log: Callable[[str], None]) -> bool:
+def _wait_for_lock(
+    handle, mode: int, db_path: Path, wait_seconds: float, poll_seconds: float, log: Callable[[str], None]
+) -> bool:
     """Take `mode` (LOCK_EX or LOCK_SH) on the lock file; True if we had to wait for a holder."""
     lock_path = _lock_file(db_path)
     deadline = time.monotonic() + wait_seconds
@@ -83,7 +84,9 @@ def _wait_for_lock(handle, mode: int, db_path: Path, wait_seconds: float, poll_s
                     f"(or stop it in the Prefect UI). Lock file: {lock_path}"
                 ) from None
             if not announced:
-                log(f"{db_path.name} is being written by {_describe(holder)}: waiting for it (up to {wait_seconds:.0f} s)")
+                log(
+                    f"{db_path.name} is being written by {_describe(holder)}: waiting for it (up to {wait_seconds:.0f} s)"
+                )
                 announced = True
             time.sleep(poll_seconds)
 
@@ -104,8 +107,16 @@ def writer_lock(
         announced = _wait_for_lock(handle, fcntl.LOCK_EX, db_path, wait_seconds, poll_seconds, log)
         handle.seek(0)
         handle.truncate()
-        handle.write(json.dumps({"purpose": purpose, "pid": os.getpid(), "host": socket.gethostname(),
-                                 "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}))
+        handle.write(
+            json.dumps(
+                {
+                    "purpose": purpose,
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                }
+            )
+        )
         handle.flush()
         if announced:
             log(f"{db_path.name}: got the writer lock")
@@ -120,15 +131,18 @@ class WarehouseQueryError(RuntimeError):
     """A query a learner typed could not run: the message says why in one line."""
 
 
-def query_text(sql: str, db_path: Path | str | None = None, wait_seconds: float = 120.0,
-               log: Callable[[str], None] = print) -> str:
+def query_text(
+    sql: str, db_path: Path | str | None = None, wait_seconds: float = 120.0, log: Callable[[str], None] = print
+) -> str:
     """Run one query read-only against the warehouse, after any writer is done; the result as a table."""
     import duckdb
 
     db_path = Path(db_path or warehouse_path())
     if not db_path.exists():
-        raise WarehouseQueryError(f"there is no warehouse yet at {db_path}: a run of elt/elt or "
-                                  "workflow-analytics creates it (./lab run elt/elt)")
+        raise WarehouseQueryError(
+            f"there is no warehouse yet at {db_path}: a run of elt/elt or "
+            "workflow-analytics creates it (./lab run elt/elt)"
+        )
     with open(_lock_file(db_path), "a+") as handle:
         _wait_for_lock(handle, fcntl.LOCK_SH, db_path, wait_seconds, 0.2, log)
         try:
@@ -137,7 +151,9 @@ def query_text(sql: str, db_path: Path | str | None = None, wait_seconds: float 
                 return "(done)" if relation is None else str(relation)
         except duckdb.Error as exc:
             first = str(exc).strip().splitlines()[0]
-            raise WarehouseQueryError(f"{first} (query: {sql}). List the tables with: ./lab sql \"show all tables\"") from None
+            raise WarehouseQueryError(
+                f'{first} (query: {sql}). List the tables with: ./lab sql "show all tables"'
+            ) from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,7 +22,9 @@ def docker_engine() -> tuple[bool, str]:
         return False, "no `docker` command on PATH"
     info = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True)
     if info.returncode != 0:
-        return False, "the docker client cannot reach an engine: " + (info.stderr.strip().splitlines() or ["no answer"])[-1]
+        return False, "the docker client cannot reach an engine: " + (
+            info.stderr.strip().splitlines() or ["no answer"]
+        )[-1]
     plugin = subprocess.run(["docker", "compose", "version", "--short"], capture_output=True, text=True)
     if plugin.returncode != 0:
         return False, f"Docker engine {info.stdout.strip()} has no Compose v2 plugin (`docker compose`)"
@@ -32,8 +34,10 @@ def docker_engine() -> tuple[bool, str]:
 def _require_docker() -> None:
     ok, reason = docker_engine()
     if not ok:
-        raise LabError(f"The Docker lab needs a Docker engine with Compose v2: {reason}.\n"
-                       "Start Docker, or use the embedded lab, which needs no Docker: ./lab up")
+        raise LabError(
+            f"The Docker lab needs a Docker engine with Compose v2: {reason}.\n"
+            "Start Docker, or use the embedded lab, which needs no Docker: ./lab up"
+        )
 
 
 def up(config: LabConfig, say: Callable[[str], None] = print) -> float:
@@ -43,8 +47,10 @@ def up(config: LabConfig, say: Callable[[str], None] = print) -> float:
     result = subprocess.run(compose_command("up", "--build", "--wait"), cwd=REPO_ROOT)
     if result.returncode != 0:
         states = "\n".join(f"  {s.name:<15} {s.detail}" for s in status(config))
-        raise LabError(f"docker compose up failed (exit {result.returncode}).\n{states}\n"
-                       "See what went wrong: ./lab logs --docker [service]")
+        raise LabError(
+            f"docker compose up failed (exit {result.returncode}).\n{states}\n"
+            "See what went wrong: ./lab logs --docker [service]"
+        )
     return time.monotonic() - started
 
 
@@ -55,7 +61,9 @@ def _containers(all_states: bool = True) -> list[dict]:
     if result.returncode != 0:
         raise LabError(f"docker compose ps failed: {result.stderr.strip()}")
     text = result.stdout.strip()
-    return json.loads(text) if text.startswith("[") else [json.loads(line) for line in text.splitlines() if line.strip()]
+    return (
+        json.loads(text) if text.startswith("[") else [json.loads(line) for line in text.splitlines() if line.strip()]
+    )
 
 
 def _restart_history(container_ids: list[str]) -> dict[str, dict]:
@@ -84,8 +92,12 @@ def _restart_history(container_ids: list[str]) -> dict[str, dict]:
 def status(config: LabConfig) -> list[ServiceState]:
     rows = _containers()
     history = _restart_history([row["ID"] for row in rows if row.get("ID")])
-    urls = {"prefect-server": config.ui_url, "dask-scheduler": config.dashboard_url,
-            "upstream": config.upstream_url, "inbox": config.inbox_url}
+    urls = {
+        "prefect-server": config.ui_url,
+        "dask-scheduler": config.dashboard_url,
+        "upstream": config.upstream_url,
+        "inbox": config.inbox_url,
+    }
     states = []
     for row in sorted(rows, key=lambda r: r.get("Name", "")):
         service, state, health = row.get("Service", "?"), row.get("State", "?"), row.get("Health", "")
@@ -94,10 +106,19 @@ def status(config: LabConfig) -> list[ServiceState]:
         # "restarting": Docker's restart policy is between two runs of a crashed container.
         healthy = state == "running" and health in ("healthy", "")
         past = next((h for full_id, h in history.items() if row.get("ID") and full_id.startswith(row["ID"])), {})
-        states.append(ServiceState(row.get("Name", service), state in ("running", "restarting"), None, healthy,
-                                   f"{state}{' (' + health + ')' if health else ''}", urls.get(service, ""),
-                                   restarts=past.get("restarts", 0), last_exit=past.get("last_exit"),
-                                   last_exit_at=past.get("last_exit_at")))
+        states.append(
+            ServiceState(
+                row.get("Name", service),
+                state in ("running", "restarting"),
+                None,
+                healthy,
+                f"{state}{' (' + health + ')' if health else ''}",
+                urls.get(service, ""),
+                restarts=past.get("restarts", 0),
+                last_exit=past.get("last_exit"),
+                last_exit_at=past.get("last_exit_at"),
+            )
+        )
     return states
 
 
@@ -118,14 +139,26 @@ def kill(name: str) -> str:
     if name not in replicas and base in replicas and number.isdigit():
         service, index = base, int(number)
     if service not in replicas or not 1 <= index <= replicas[service]:
-        valid = [n for s, count in sorted(replicas.items()) for n in ([s] if count == 1 else [s, *(f"{s}-{i}" for i in range(1, count + 1))])]
-        raise LabError(f"No running service named {name!r} in the Docker lab. Services: {', '.join(valid) or 'none (./lab up --docker)'}")
-    result = subprocess.run(compose_command("exec", "-T", "--index", str(index), service, "python", "-c", KILL_EVERY_PROCESS),
-                            capture_output=True, text=True, cwd=REPO_ROOT)
+        valid = [
+            n
+            for s, count in sorted(replicas.items())
+            for n in ([s] if count == 1 else [s, *(f"{s}-{i}" for i in range(1, count + 1))])
+        ]
+        raise LabError(
+            f"No running service named {name!r} in the Docker lab. Services: {', '.join(valid) or 'none (./lab up --docker)'}"
+        )
+    result = subprocess.run(
+        compose_command("exec", "-T", "--index", str(index), service, "python", "-c", KILL_EVERY_PROCESS),
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+    )
     # The exec session dies with the container: 137 (or Docker's 1 for a lost session) is success.
     if result.returncode not in (0, 1, 137):
-        raise LabError(f"docker compose exec {service} failed (exit {result.returncode}): "
-                       f"{(result.stderr.strip().splitlines() or ['no message'])[-1]}")
+        raise LabError(
+            f"docker compose exec {service} failed (exit {result.returncode}): "
+            f"{(result.stderr.strip().splitlines() or ['no message'])[-1]}"
+        )
     return f"{service} (replica {index})" if replicas[service] > 1 else service
 
 

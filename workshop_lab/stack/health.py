@@ -27,7 +27,9 @@ def wait_until_healthy(api_url: str, timeout: float = 180) -> None:
             return
         except Unhealthy as exc:
             if time.monotonic() > deadline:
-                raise SystemExit(f"the Prefect server at {api_url} did not become healthy in {timeout:.0f}s: {exc}") from None
+                raise SystemExit(
+                    f"the Prefect server at {api_url} did not become healthy in {timeout:.0f}s: {exc}"
+                ) from None
             time.sleep(0.25)
 
 

@@ -52,10 +52,13 @@ def build_template(log=print) -> Path:
         env = {key: value for key, value in os.environ.items() if key not in DATABASE_URL_VARIABLES}
         env.update(PREFECT_HOME=build, PREFECT_SERVER_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{database}")
         log(f"migrating an empty Prefect database once, for every later fresh start: {template}")
-        result = subprocess.run([str(BIN / "prefect"), "server", "database", "upgrade", "--yes"], env=env,
-                                capture_output=True, text=True)
+        result = subprocess.run(
+            [str(BIN / "prefect"), "server", "database", "upgrade", "--yes"], env=env, capture_output=True, text=True
+        )
         if result.returncode != 0:
-            raise RuntimeError(f"`prefect server database upgrade` failed (exit {result.returncode}):\n{result.stdout}{result.stderr}")
+            raise RuntimeError(
+                f"`prefect server database upgrade` failed (exit {result.returncode}):\n{result.stdout}{result.stderr}"
+            )
         # One self-contained file: fold the write-ahead log in, and leave WAL mode for a plain copy.
         with contextlib.closing(sqlite3.connect(database)) as connection:
             connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")

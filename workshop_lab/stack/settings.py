@@ -56,22 +56,43 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PREFECT_PORT", "4200", "Prefect server: the UI and the API (http://localhost:PORT)."),
     Setting("DASK_SCHEDULER_PORT", "8786", "Dask scheduler: where flows submit work (tcp://localhost:PORT)."),
     Setting("DASK_DASHBOARD_PORT", "8787", "Dask dashboard (http://localhost:PORT/status)."),
-    Setting("UPSTREAM_PORT", "8700", "The flaky upstream API the course's flows call (http://localhost:PORT; chaos at /chaos)."),
-    Setting("INBOX_PORT", "8701", "The webhook inbox that shows the lab's Slack notifications (http://localhost:PORT)."),
+    Setting(
+        "UPSTREAM_PORT",
+        "8700",
+        "The flaky upstream API the course's flows call (http://localhost:PORT; chaos at /chaos).",
+    ),
+    Setting(
+        "INBOX_PORT", "8701", "The webhook inbox that shows the lab's Slack notifications (http://localhost:PORT)."
+    ),
     Setting(
         "SLACK_WEBHOOK_URL",
         "",
         "A real Slack incoming-webhook URL for the flows' notifications (a secret: .env only). Empty: the lab's inbox.",
     ),
-    Setting("DASK_WORKERS", "2", "How many Dask workers start (compose: docker compose up --scale dask-worker=N also works)."),
+    Setting(
+        "DASK_WORKERS",
+        "2",
+        "How many Dask workers start (compose: docker compose up --scale dask-worker=N also works).",
+    ),
     Setting("DASK_WORKER_THREADS", "1", "Threads per Dask worker."),
     Setting("DASK_WORKER_MEMORY_LIMIT", "1GiB", "Memory limit per Dask worker before it spills and pauses."),
-    Setting("PREFECT_WORKER_QUERY_SECONDS", "2", "How often the Prefect worker polls for runs (Prefect's default is 10 s)."),
-    Setting("LAB_HEARTBEAT_SECONDS", "30", "How often a running flow sends a heartbeat (PREFECT_FLOWS_HEARTBEAT_FREQUENCY; "
-            "Prefect's minimum is 30)."),
-    Setting("LAB_CRASHED_AFTER_SECONDS", "75", "A flow run with no heartbeat for this long is marked CRASHED by the server "
-            "(automation crashed-when-heartbeats-stop). Longer than one heartbeat: 75 s lets one be late."),
-    Setting("LAB_PREFECT_SPEEDUPS_STRICT", "0", "1: a Prefect speed-up that fails to apply fails the process (CI uses it)"),
+    Setting(
+        "PREFECT_WORKER_QUERY_SECONDS", "2", "How often the Prefect worker polls for runs (Prefect's default is 10 s)."
+    ),
+    Setting(
+        "LAB_HEARTBEAT_SECONDS",
+        "30",
+        "How often a running flow sends a heartbeat (PREFECT_FLOWS_HEARTBEAT_FREQUENCY; Prefect's minimum is 30).",
+    ),
+    Setting(
+        "LAB_CRASHED_AFTER_SECONDS",
+        "75",
+        "A flow run with no heartbeat for this long is marked CRASHED by the server "
+        "(automation crashed-when-heartbeats-stop). Longer than one heartbeat: 75 s lets one be late.",
+    ),
+    Setting(
+        "LAB_PREFECT_SPEEDUPS_STRICT", "0", "1: a Prefect speed-up that fails to apply fails the process (CI uses it)"
+    ),
     Setting(
         "LAB_DATABASE_URL",
         "",
@@ -79,17 +100,45 @@ SETTINGS: tuple[Setting, ...] = (
         "Example: postgresql+asyncpg://prefect:prefect@localhost:5432/prefect",
         scope="embedded",
     ),
-    Setting("POSTGRES_USER", "prefect", "Postgres user for Prefect's database (never published outside Docker).", scope="compose"),
-    Setting("POSTGRES_PASSWORD", "prefect", "Postgres password for Prefect's database. Local learning only: change it in .env.", scope="compose"),
+    Setting(
+        "POSTGRES_USER",
+        "prefect",
+        "Postgres user for Prefect's database (never published outside Docker).",
+        scope="compose",
+    ),
+    Setting(
+        "POSTGRES_PASSWORD",
+        "prefect",
+        "Postgres password for Prefect's database. Local learning only: change it in .env.",
+        scope="compose",
+    ),
     Setting("POSTGRES_DB", "prefect", "Postgres database name for Prefect.", scope="compose"),
-    Setting("LAB_IMAGE", "workflow-orchestration-lab:0.1.0", "Tag of the one image every Python service runs.", scope="compose"),
+    Setting(
+        "LAB_IMAGE",
+        "workflow-orchestration-lab:0.1.0",
+        "Tag of the one image every Python service runs.",
+        scope="compose",
+    ),
     Setting("POSTGRES_IMAGE", "postgres:15.10-bookworm", "Postgres image for Prefect's database.", scope="compose"),
     # The ELT pipeline's Snowflake option (flows/13_elt.py target="snowflake"; dbt_project/profiles.yml).
-    Setting("LAB_WITH_PYAIRBYTE", "0", "1: install PyAirbyte (about 300 MB) beside the Airbyte connector, which the Snowflake "
-            "target loads through. Read when ./lab builds .venv-airbyte and when the image is built."),
-    Setting("LAB_AIRBYTE_VENV", ".venv-airbyte", "The Airbyte environment (the connector; PyAirbyte, opt-in) that ./lab builds and the "
-            "ELT flow runs (relative to the repo). In Docker it is the image's /opt/airbyte-venv.", scope="embedded"),
-    Setting("SNOWFLAKE_ACCOUNT", "", "Snowflake account identifier (e.g. xy12345.eu-central-1). Empty: the ELT pipeline uses DuckDB only."),
+    Setting(
+        "LAB_WITH_PYAIRBYTE",
+        "0",
+        "1: install PyAirbyte (about 300 MB) beside the Airbyte connector, which the Snowflake "
+        "target loads through. Read when ./lab builds .venv-airbyte and when the image is built.",
+    ),
+    Setting(
+        "LAB_AIRBYTE_VENV",
+        ".venv-airbyte",
+        "The Airbyte environment (the connector; PyAirbyte, opt-in) that ./lab builds and the "
+        "ELT flow runs (relative to the repo). In Docker it is the image's /opt/airbyte-venv.",
+        scope="embedded",
+    ),
+    Setting(
+        "SNOWFLAKE_ACCOUNT",
+        "",
+        "Snowflake account identifier (e.g. xy12345.eu-central-1). Empty: the ELT pipeline uses DuckDB only.",
+    ),
     Setting("SNOWFLAKE_USER", "", "Snowflake user for the ELT pipeline."),
     Setting("SNOWFLAKE_PASSWORD", "", "Snowflake password (a secret: .env only)."),
     Setting("SNOWFLAKE_ROLE", "", "Snowflake role (empty: the user's default)."),
@@ -97,13 +146,26 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SNOWFLAKE_DATABASE", "", "Snowflake database: raw tables in its RAW schema, dbt's models beside them."),
     Setting("SNOWFLAKE_SCHEMA", "ANALYTICS", "Snowflake schema dbt builds into when no folder schema applies."),
     # The Airbyte platform (docker compose --profile airbyte; airbyte/platform/compose.yaml).
-    Setting("AIRBYTE_PORT", "8000", "Airbyte's UI and API on the host (http://localhost:PORT), when the airbyte profile runs."),
+    Setting(
+        "AIRBYTE_PORT",
+        "8000",
+        "Airbyte's UI and API on the host (http://localhost:PORT), when the airbyte profile runs.",
+    ),
     Setting("AIRBYTE_USERNAME", "airbyte", "Airbyte's basic-auth user (the compose release)."),
     Setting("AIRBYTE_PASSWORD", "password", "Airbyte's basic-auth password. Local learning only: change it in .env."),
-    Setting("AIRBYTE_CLIENT_ID", "", "Client credentials of an abctl install or Airbyte Cloud (`abctl local credentials`); "
-            "used instead of basic auth when both are set."),
+    Setting(
+        "AIRBYTE_CLIENT_ID",
+        "",
+        "Client credentials of an abctl install or Airbyte Cloud (`abctl local credentials`); "
+        "used instead of basic auth when both are set.",
+    ),
     Setting("AIRBYTE_CLIENT_SECRET", "", "Its client secret (a secret: .env only)."),
-    Setting("LAB_HOME", ".lab", "State folder of the embedded lab: Prefect's database, results, warehouse, logs (relative to the repo).", scope="embedded"),
+    Setting(
+        "LAB_HOME",
+        ".lab",
+        "State folder of the embedded lab: Prefect's database, results, warehouse, logs (relative to the repo).",
+        scope="embedded",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -122,9 +184,14 @@ def read_dotenv(path: Path = DOTENV_FILE) -> dict[str, str]:
     literal = dotenv_values(path, interpolate=False)
     expanded = dotenv_values(path)
     with path.open() as stream:
-        single_quoted = {binding.key for binding in parse_stream(stream)
-                         if binding.key and _SINGLE_QUOTED.match(binding.original.string)}
-    return {name: literal[name] if name in single_quoted else value for name, value in expanded.items() if value is not None}
+        single_quoted = {
+            binding.key
+            for binding in parse_stream(stream)
+            if binding.key and _SINGLE_QUOTED.match(binding.original.string)
+        }
+    return {
+        name: literal[name] if name in single_quoted else value for name, value in expanded.items() if value is not None
+    }
 
 
 _SINGLE_QUOTED = re.compile(r"\s*(?:export\s+)?[^=]*=\s*'")
@@ -149,7 +216,7 @@ class LabConfig:
     values: dict[str, str]
 
     @classmethod
-    def load(cls, environ: dict[str, str] | None = None, dotenv: Path = DOTENV_FILE) -> "LabConfig":
+    def load(cls, environ: dict[str, str] | None = None, dotenv: Path = DOTENV_FILE) -> LabConfig:
         config = cls(resolve(environ, dotenv))
         config.validate()
         return config
@@ -166,17 +233,23 @@ class LabConfig:
         for name in PORT_SETTINGS:
             value = self[name]
             if not value.isdigit() or not 0 < int(value) < 65536:
-                raise SettingError(f"{name}={value!r} is not a port number (1-65535). Fix it in your environment or .env.")
+                raise SettingError(
+                    f"{name}={value!r} is not a port number (1-65535). Fix it in your environment or .env."
+                )
         for name in ("DASK_WORKERS", "DASK_WORKER_THREADS"):
             value = self[name]
             if not value.isdigit() or int(value) < 1:
                 raise SettingError(f"{name}={value!r} must be a whole number of at least 1.")
         beat, crashed_after = self["LAB_HEARTBEAT_SECONDS"], self["LAB_CRASHED_AFTER_SECONDS"]
         if not beat.isdigit() or int(beat) < 30:
-            raise SettingError(f"LAB_HEARTBEAT_SECONDS={beat!r} must be a whole number of seconds, at least 30 (Prefect's minimum).")
+            raise SettingError(
+                f"LAB_HEARTBEAT_SECONDS={beat!r} must be a whole number of seconds, at least 30 (Prefect's minimum)."
+            )
         if not crashed_after.isdigit() or int(crashed_after) <= int(beat):
-            raise SettingError(f"LAB_CRASHED_AFTER_SECONDS={crashed_after!r} must be a whole number of seconds above "
-                               f"LAB_HEARTBEAT_SECONDS ({beat}): otherwise a healthy run would be marked CRASHED.")
+            raise SettingError(
+                f"LAB_CRASHED_AFTER_SECONDS={crashed_after!r} must be a whole number of seconds above "
+                f"LAB_HEARTBEAT_SECONDS ({beat}): otherwise a healthy run would be marked CRASHED."
+            )
         ports = [self[n] for n in PORT_SETTINGS]
         if len(set(ports)) != len(ports):
             raise SettingError(f"{', '.join(PORT_SETTINGS)} must all differ (got {', '.join(ports)}).")

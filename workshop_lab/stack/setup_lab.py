@@ -22,11 +22,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import yaml
-
 # Imported before the server is up, so that the time goes by while it starts: what `prefect deploy`
 # loads on first use, what the flows import when it loads them, and the blocks' modules.
 import duckdb  # noqa: F401
+import yaml
 
 try:  # Prefect's private modules: present in the Prefect the lab locks (requirements.lock)
     import prefect.cli.deploy._commands  # noqa: F401
@@ -56,7 +55,7 @@ FINGERPRINT_VARIABLE = "lab-setup-fingerprint"
 # Prefect collections whose block types the course's flows use; registering them makes the
 # blocks show up under Blocks → Add in the UI.
 BLOCK_MODULES: tuple[str, ...] = ("prefect_slack",)
-SLACK_BLOCK = "workshop-slack"            # prefect-slack's SlackWebhook, used by the flows
+SLACK_BLOCK = "workshop-slack"  # prefect-slack's SlackWebhook, used by the flows
 FAILURE_NOTIFIER_BLOCK = "workshop-failures"  # what the automation below sends through
 FAILURE_AUTOMATION = "notify-on-failed-flow-runs"
 # A flow run sends heartbeats while it runs (PREFECT_FLOWS_HEARTBEAT_FREQUENCY, from
@@ -83,10 +82,10 @@ def log(message: str) -> None:
 # description says that this is expected and what starts its worker.
 WORK_POOL_DESCRIPTIONS = {
     WORK_POOL: "The lab's pool: the prefect-worker service (worker lab-worker) runs every course "
-               "deployment from flows/ as a local process.",
+    "deployment from flows/ as a local process.",
     PACKAGED_WORK_POOL: "Course section 9 only (flows/09_docker_packaging.py). Its worker, packaged-worker, runs "
-                        "in the Docker lab's opt-in profile: docker compose --profile packaging up --build --wait. "
-                        "Until then this pool is Not Ready, as expected, and runs sent to it wait.",
+    "in the Docker lab's opt-in profile: docker compose --profile packaging up --build --wait. "
+    "Until then this pool is Not Ready, as expected, and runs sent to it wait.",
 }
 
 
@@ -116,8 +115,11 @@ def register_blocks() -> None:
 
     for module_name in BLOCK_MODULES:
         module = importlib.import_module(module_name)
-        blocks = {obj for _, obj in inspect.getmembers(module, inspect.isclass)
-                  if issubclass(obj, Block) and obj.__module__.startswith(module_name)}
+        blocks = {
+            obj
+            for _, obj in inspect.getmembers(module, inspect.isclass)
+            if issubclass(obj, Block) and obj.__module__.startswith(module_name)
+        }
         for block in sorted(blocks, key=lambda b: b.__name__):
             block.register_type_and_schema()
         log(f"registered the blocks of {module_name}: {', '.join(sorted(b.__name__ for b in blocks))}")
@@ -125,7 +127,10 @@ def register_blocks() -> None:
 
 def slack_webhook_url() -> str:
     """A real Slack webhook when SLACK_WEBHOOK_URL is set (.env), else the lab's inbox."""
-    return os.environ.get("SLACK_WEBHOOK_URL") or f"{os.environ.get('LAB_INBOX_URL', 'http://127.0.0.1:8701')}/hooks/workshop"
+    return (
+        os.environ.get("SLACK_WEBHOOK_URL")
+        or f"{os.environ.get('LAB_INBOX_URL', 'http://127.0.0.1:8701')}/hooks/workshop"
+    )
 
 
 def save_automation(automation) -> None:
@@ -148,22 +153,33 @@ def ensure_notifications() -> None:
     url = slack_webhook_url()
     SlackWebhook(url=url).save(SLACK_BLOCK, overwrite=True)
     notifier_id = CustomWebhookNotificationBlock(
-        name="lab-failures", url=url, method="POST", json_data={"text": "{{subject}}\n{{body}}"},
+        name="lab-failures",
+        url=url,
+        method="POST",
+        json_data={"text": "{{subject}}\n{{body}}"},
         allow_private_urls=True,  # the inbox lives on this machine (or the compose network)
     ).save(FAILURE_NOTIFIER_BLOCK, overwrite=True)
-    save_automation(Automation(
-        name=FAILURE_AUTOMATION,
-        description="Sends a Slack message (the lab's inbox by default) whenever a flow run ends FAILED, "
-                    "TimedOut or CRASHED, with the state's message.",
-        trigger=EventTrigger(expect=set(BAD_ENDINGS), match={"prefect.resource.id": "prefect.flow-run.*"},
-                             posture="Reactive", threshold=1),
-        actions=[SendNotification(
-            block_document_id=notifier_id,
-            # The event's state, not the run's current one: a crashed run may be queued again already.
-            subject="Flow run {{ flow.name }}/{{ flow_run.name }} {{ event.payload.validated_state.name | lower }}",
-            body="{{ event.payload.validated_state.message }}\n{{ flow_run|ui_url }}",
-        )],
-    ))
+    save_automation(
+        Automation(
+            name=FAILURE_AUTOMATION,
+            description="Sends a Slack message (the lab's inbox by default) whenever a flow run ends FAILED, "
+            "TimedOut or CRASHED, with the state's message.",
+            trigger=EventTrigger(
+                expect=set(BAD_ENDINGS),
+                match={"prefect.resource.id": "prefect.flow-run.*"},
+                posture="Reactive",
+                threshold=1,
+            ),
+            actions=[
+                SendNotification(
+                    block_document_id=notifier_id,
+                    # The event's state, not the run's current one: a crashed run may be queued again already.
+                    subject="Flow run {{ flow.name }}/{{ flow_run.name }} {{ event.payload.validated_state.name | lower }}",
+                    body="{{ event.payload.validated_state.message }}\n{{ flow_run|ui_url }}",
+                )
+            ],
+        )
+    )
     where = "Slack (SLACK_WEBHOOK_URL)" if os.environ.get("SLACK_WEBHOOK_URL") else url
     log(f"blocks {SLACK_BLOCK!r} and {FAILURE_NOTIFIER_BLOCK!r} and automation {FAILURE_AUTOMATION!r} send to {where}")
 
@@ -177,44 +193,54 @@ def ensure_crash_handling() -> None:
     from prefect.events.actions import ChangeFlowRunState
 
     crashed_after = int(os.environ.get("LAB_CRASHED_AFTER_SECONDS") or 75)
-    save_automation(Automation(
-        name=CRASH_AUTOMATION,
-        description=f"Marks a flow run CRASHED when {crashed_after} s pass after a heartbeat with no other "
-                    "heartbeat or event of it: its process died (a killed worker, container or lab) or hangs.",
-        trigger=EventTrigger(
-            posture="Proactive",
-            match={"prefect.resource.id": "prefect.flow-run.*"},
-            after={"prefect.flow-run.heartbeat"},
-            # Any event of the run shows it is alive or has ended (a state change, a heartbeat).
-            expect={"prefect.flow-run.*"},
-            for_each={"prefect.resource.id"},
-            threshold=1,
-            within=timedelta(seconds=crashed_after),
-        ),
-        actions=[ChangeFlowRunState(
-            state=StateType.CRASHED,
-            message=f"No heartbeat for {crashed_after} s: the flow run's process died or hangs (its worker or "
+    save_automation(
+        Automation(
+            name=CRASH_AUTOMATION,
+            description=f"Marks a flow run CRASHED when {crashed_after} s pass after a heartbeat with no other "
+            "heartbeat or event of it: its process died (a killed worker, container or lab) or hangs.",
+            trigger=EventTrigger(
+                posture="Proactive",
+                match={"prefect.resource.id": "prefect.flow-run.*"},
+                after={"prefect.flow-run.heartbeat"},
+                # Any event of the run shows it is alive or has ended (a state change, a heartbeat).
+                expect={"prefect.flow-run.*"},
+                for_each={"prefect.resource.id"},
+                threshold=1,
+                within=timedelta(seconds=crashed_after),
+            ),
+            actions=[
+                ChangeFlowRunState(
+                    state=StateType.CRASHED,
+                    message=f"No heartbeat for {crashed_after} s: the flow run's process died or hangs (its worker or "
                     f"container was killed, or the lab stopped mid-run). Marked by the automation {CRASH_AUTOMATION}.",
-        )],
-    ))
-    save_automation(Automation(
-        name=RERUN_AUTOMATION,
-        description=f"Puts a CRASHED run of a deployment tagged {RERUN_TAG!r} back in its work queue, once an hour "
-                    "at most: those deployments are safe to run twice (flows/prefect.yaml says why).",
-        trigger=EventTrigger(
-            posture="Reactive",
-            expect={"prefect.flow-run.Crashed"},
-            match={"prefect.resource.id": "prefect.flow-run.*"},
-            match_related={"prefect.resource.role": "tag", "prefect.resource.id": f"prefect.tag.{RERUN_TAG}"},
-            for_each={"prefect.resource.id"},
-            threshold=1,
-            within=timedelta(seconds=RERUN_AT_MOST_EVERY_SECONDS),
-        ),
-        actions=[ChangeFlowRunState(
-            state=StateType.SCHEDULED, name="AwaitingRetry", force=True,
-            message=f"Crashed; queued again by the automation {RERUN_AUTOMATION} (tag {RERUN_TAG}).",
-        )],
-    ))
+                )
+            ],
+        )
+    )
+    save_automation(
+        Automation(
+            name=RERUN_AUTOMATION,
+            description=f"Puts a CRASHED run of a deployment tagged {RERUN_TAG!r} back in its work queue, once an hour "
+            "at most: those deployments are safe to run twice (flows/prefect.yaml says why).",
+            trigger=EventTrigger(
+                posture="Reactive",
+                expect={"prefect.flow-run.Crashed"},
+                match={"prefect.resource.id": "prefect.flow-run.*"},
+                match_related={"prefect.resource.role": "tag", "prefect.resource.id": f"prefect.tag.{RERUN_TAG}"},
+                for_each={"prefect.resource.id"},
+                threshold=1,
+                within=timedelta(seconds=RERUN_AT_MOST_EVERY_SECONDS),
+            ),
+            actions=[
+                ChangeFlowRunState(
+                    state=StateType.SCHEDULED,
+                    name="AwaitingRetry",
+                    force=True,
+                    message=f"Crashed; queued again by the automation {RERUN_AUTOMATION} (tag {RERUN_TAG}).",
+                )
+            ],
+        )
+    )
     log(f"automations {CRASH_AUTOMATION!r} (after {crashed_after} s without a heartbeat) and {RERUN_AUTOMATION!r}")
 
 
@@ -252,7 +278,9 @@ def setup_is_current(flows_dir: Path, fingerprint: str) -> bool:
     if Variable.get(FINGERPRINT_VARIABLE, default=None) != fingerprint:
         return False
     with get_client(sync_client=True) as client:
-        found = client.read_deployments(deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=sorted(wanted))))
+        found = client.read_deployments(
+            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=sorted(wanted)))
+        )
     return wanted <= {d.name for d in found}
 
 
@@ -286,7 +314,11 @@ def main() -> int:
         # Blocks and the automation do not depend on the deployments: both go at once (the server
         # and this process mostly wait on each other's round trips).
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="setup-blocks") as pool:
-            blocks = pool.submit(timed, "blocks and automation", lambda: (register_blocks(), ensure_notifications(), ensure_crash_handling()))
+            blocks = pool.submit(
+                timed,
+                "blocks and automation",
+                lambda: (register_blocks(), ensure_notifications(), ensure_crash_handling()),
+            )
             timed("deployments", lambda: deploy_flows(flows_dir))
             blocks.result()
         Variable.set(FINGERPRINT_VARIABLE, fingerprint, overwrite=True)

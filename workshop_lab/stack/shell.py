@@ -71,8 +71,9 @@ def install() -> None:
         print(f"lab: your shell does not reach the lab ({error}); fix the setting, or set LAB_SHELL=0", file=sys.stderr)
         return
     os.environ[MARKER] = ",".join(added)
-    _explain_when_the_lab_is_down([os.environ[name] for name in ("PREFECT_API_URL", "LAB_UPSTREAM_URL", "LAB_INBOX_URL")
-                                   if name in os.environ])
+    _explain_when_the_lab_is_down(
+        [os.environ[name] for name in ("PREFECT_API_URL", "LAB_UPSTREAM_URL", "LAB_INBOX_URL") if name in os.environ]
+    )
 
 
 def without_shell(environ: dict[str, str]) -> dict[str, str]:
@@ -107,7 +108,10 @@ def _explain_when_the_lab_is_down(addresses: list[str]) -> None:
         address = unreachable(error)
         if address is None:
             return previous(kind, error, tb)
-        print(f"lab: nothing answers at {address}: the lab is not running (./lab status shows what is up). "
-              "Start it with ./lab up, then run this again.", file=sys.stderr)
+        print(
+            f"lab: nothing answers at {address}: the lab is not running (./lab status shows what is up). "
+            "Start it with ./lab up, then run this again.",
+            file=sys.stderr,
+        )
 
     sys.excepthook = hook

@@ -23,7 +23,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
@@ -149,8 +149,14 @@ class Supervisor:
         return [s for s in self.services if not s.one_shot]
 
     def _make_dirs(self) -> None:
-        for path in (self.config.prefect_home, self.config.results_dir, self.config.warehouse_path.parent,
-                     self.config.logs_dir, self.config.run_dir, self.config.home / "dask"):
+        for path in (
+            self.config.prefect_home,
+            self.config.results_dir,
+            self.config.warehouse_path.parent,
+            self.config.logs_dir,
+            self.config.run_dir,
+            self.config.home / "dask",
+        ):
             path.mkdir(parents=True, exist_ok=True)
 
     # --- processes ----------------------------------------------------------------------
@@ -171,7 +177,11 @@ class Supervisor:
         found = []
         for proc in psutil.process_iter():
             try:
-                if proc.pid != os.getpid() and proc.environ().get("LAB_INSTANCE") == marker and proc.status() != psutil.STATUS_ZOMBIE:
+                if (
+                    proc.pid != os.getpid()
+                    and proc.environ().get("LAB_INSTANCE") == marker
+                    and proc.status() != psutil.STATUS_ZOMBIE
+                ):
                     found.append(proc)
             except psutil.Error:
                 continue
@@ -180,11 +190,16 @@ class Supervisor:
     def _spawn(self, service: Service) -> subprocess.Popen:
         env = {**os.environ, **lab_environment(self.config), **service.extra_env}
         log = self.logfile(service.name).open("a")
-        log.write(f"\n===== {service.name} starting at {datetime.now(timezone.utc).isoformat(timespec='seconds')} =====\n")
+        log.write(f"\n===== {service.name} starting at {datetime.now(UTC).isoformat(timespec='seconds')} =====\n")
         log.flush()
         proc = subprocess.Popen(
-            service.command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=env, cwd=self.config.home, start_new_session=True,
+            service.command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=self.config.home,
+            start_new_session=True,
             preexec_fn=(lambda: os.nice(service.nice)) if service.nice else None,
         )
         log.close()
@@ -194,8 +209,12 @@ class Supervisor:
     # --- the watchdog -------------------------------------------------------------------
     def watchdog_service(self) -> Service:
         # Nice 0: the services it starts inherit its priority before taking their own `nice`.
-        return Service(name=WATCHDOG, command=[sys.executable, "-m", "workshop_lab.stack.watchdog"],
-                       check=lambda: "restarts crashed services", nice=0)
+        return Service(
+            name=WATCHDOG,
+            command=[sys.executable, "-m", "workshop_lab.stack.watchdog"],
+            check=lambda: "restarts crashed services",
+            nice=0,
+        )
 
     def watchdog_process(self) -> psutil.Process | None:
         return self.process(WATCHDOG)
@@ -273,7 +292,9 @@ class Supervisor:
                     self.stop_watchdog()
                 self.stop([*procs, *starting])
             raise
-        timings = {name: seconds for name, seconds in timings.items() if name in procs or name in starting or name in running}
+        timings = {
+            name: seconds for name, seconds in timings.items() if name in procs or name in starting or name in running
+        }
         timings["all"] = round(time.monotonic() - started_at, 2)
         (self.config.run_dir / "up.json").write_text(json.dumps({"seconds_to_healthy": timings}, indent=2))
         return timings
@@ -297,15 +318,23 @@ class Supervisor:
             return state.get("last_exit") or UNKNOWN_EXIT
         return None
 
-    def _wait_healthy(self, procs: dict[str, subprocess.Popen], starting: set[str], started_at: float,
-                      started_wall: float, say: Callable[[str], None]) -> dict[str, float]:
+    def _wait_healthy(
+        self,
+        procs: dict[str, subprocess.Popen],
+        starting: set[str],
+        started_at: float,
+        started_wall: float,
+        say: Callable[[str], None],
+    ) -> dict[str, float]:
         pending = [s for s in self.services if s.name in procs or not s.one_shot]
         # A one-shot step this `up` did not start ran when the server last started.
         done: dict[str, float] = {s.name: 0.0 for s in self.services if s.one_shot and s.name not in procs}
         while pending:
             if self.watchdog_process() is None:
-                raise LabError(f"The watchdog exited while the lab was starting. Last lines of {self.logfile(WATCHDOG)}:\n"
-                               f"{log_tail(self.logfile(WATCHDOG))}")
+                raise LabError(
+                    f"The watchdog exited while the lab was starting. Last lines of {self.logfile(WATCHDOG)}:\n"
+                    f"{log_tail(self.logfile(WATCHDOG))}"
+                )
             for service in list(pending):
                 proc = procs.get(service.name)
                 elapsed = time.monotonic() - started_at
@@ -339,16 +368,22 @@ class Supervisor:
 
     def _fail_start(self, name: str, ended: str) -> None:
         how = f"was {describe_exit(ended)}" if ended.startswith("SIG") else f"exited with code {ended}"
-        raise LabError(f"{name} {how} while starting. Last lines of {self.logfile(name)}:\n{log_tail(self.logfile(name))}")
+        raise LabError(
+            f"{name} {how} while starting. Last lines of {self.logfile(name)}:\n{log_tail(self.logfile(name))}"
+        )
 
     # --- chaos --------------------------------------------------------------------------
     def kill(self, name: str) -> list[int]:
         """SIGKILL a service's process and all its descendants, as a crash (or a container's death) would."""
         if name not in {s.name for s in self.long_running}:
-            raise LabError(f"No long-running service named {name!r}. Services: {', '.join(s.name for s in self.long_running)}")
+            raise LabError(
+                f"No long-running service named {name!r}. Services: {', '.join(s.name for s in self.long_running)}"
+            )
         proc = self.process(name)
         if proc is None:
-            raise LabError(f"{name} is not running, so there is nothing to kill (./lab status shows what runs; ./lab up starts it).")
+            raise LabError(
+                f"{name} is not running, so there is nothing to kill (./lab status shows what runs; ./lab up starts it)."
+            )
         try:
             victims = [proc, *proc.children(recursive=True)]
         except psutil.Error:
@@ -439,14 +474,32 @@ class Supervisor:
                     detail = str(exc)
             elif record.get("next_restart_at"):
                 detail = f"crashed; the watchdog restarts it at {record['next_restart_at'][11:19]} UTC"
-            states.append(ServiceState(
-                service.name, proc is not None, proc.pid if proc else None, healthy, detail, service.url,
-                restarts=record.get("restarts", 0), last_exit=record.get("last_exit"), last_exit_at=record.get("last_exit_at"),
-                given_up=bool(record.get("given_up")) and proc is None, crashes=len(record.get("recent_crashes", [])),
-            ))
+            states.append(
+                ServiceState(
+                    service.name,
+                    proc is not None,
+                    proc.pid if proc else None,
+                    healthy,
+                    detail,
+                    service.url,
+                    restarts=record.get("restarts", 0),
+                    last_exit=record.get("last_exit"),
+                    last_exit_at=record.get("last_exit_at"),
+                    given_up=bool(record.get("given_up")) and proc is None,
+                    crashes=len(record.get("recent_crashes", [])),
+                )
+            )
         watchdog = self.watchdog_process()
-        states.append(ServiceState(
-            WATCHDOG, watchdog is not None, watchdog.pid if watchdog else None, watchdog is not None,
-            "restarts a service that crashes" if watchdog else "not running: a crashed service stays down (./lab up starts it)", "",
-        ))
+        states.append(
+            ServiceState(
+                WATCHDOG,
+                watchdog is not None,
+                watchdog.pid if watchdog else None,
+                watchdog is not None,
+                "restarts a service that crashes"
+                if watchdog
+                else "not running: a crashed service stays down (./lab up starts it)",
+                "",
+            )
+        )
         return states

@@ -41,7 +41,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import psutil
 
@@ -60,7 +60,7 @@ POLL_SECONDS = 1.0
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def log(message: str) -> None:
@@ -161,7 +161,9 @@ class Watchdog:
         watched.adopted = proc
         watched.started_monotonic = time.monotonic() - max(0.0, time.time() - proc.create_time())
         watched.record.update(pid=proc.pid, watched="adopted", next_restart_at=None)
-        log(f"{watched.service.name}: adopted pid {proc.pid} (started before this watchdog: its exit code will be unknown)")
+        log(
+            f"{watched.service.name}: adopted pid {proc.pid} (started before this watchdog: its exit code will be unknown)"
+        )
 
     def _fresh_start(self, watched: Watched) -> None:
         """`up` asked for it: a new start, with no crashes counted against it."""
@@ -175,8 +177,10 @@ class Watchdog:
         if restart:
             watched.record["restarts"] = watched.record.get("restarts", 0) + 1
             with self.supervisor.logfile(name).open("a") as service_log:
-                service_log.write(f"\n===== restarted by the watchdog after it exited: {describe_exit(watched.record.get('last_exit', '?'))} "
-                                  f"at {watched.record.get('last_exit_at')} (restart {watched.record['restarts']}) =====\n")
+                service_log.write(
+                    f"\n===== restarted by the watchdog after it exited: {describe_exit(watched.record.get('last_exit', '?'))} "
+                    f"at {watched.record.get('last_exit_at')} (restart {watched.record['restarts']}) =====\n"
+                )
         watched.restart_at = None
         watched.record["next_restart_at"] = None
         try:
@@ -201,18 +205,20 @@ class Watchdog:
         if stayed_up >= STAYED_UP_SECONDS:
             record["crashes_in_a_row"] = 0
         record["crashes_in_a_row"] = record.get("crashes_in_a_row", 0) + 1
-        window_start = datetime.now(timezone.utc) - timedelta(seconds=GIVE_UP_WINDOW_SECONDS)
+        window_start = datetime.now(UTC) - timedelta(seconds=GIVE_UP_WINDOW_SECONDS)
         recent = [t for t in record.get("recent_crashes", []) if datetime.fromisoformat(t) >= window_start]
         record["recent_crashes"] = [*recent, record["last_exit_at"]]
         how = "could not be started" if failed_to_start else describe_exit(record["last_exit"])
         if len(record["recent_crashes"]) >= GIVE_UP_AFTER_CRASHES:
             record["given_up"] = True
-            log(f"{name}: {how} after {stayed_up:.0f}s; {len(record['recent_crashes'])} crashes within "
-                f"{GIVE_UP_WINDOW_SECONDS // 60} minutes: giving up (./lab up starts it again)")
+            log(
+                f"{name}: {how} after {stayed_up:.0f}s; {len(record['recent_crashes'])} crashes within "
+                f"{GIVE_UP_WINDOW_SECONDS // 60} minutes: giving up (./lab up starts it again)"
+            )
             return
         delay = RESTART_DELAYS_SECONDS[min(record["crashes_in_a_row"], len(RESTART_DELAYS_SECONDS)) - 1]
         watched.restart_at = time.monotonic() + delay
-        record["next_restart_at"] = (datetime.now(timezone.utc) + timedelta(seconds=delay)).isoformat(timespec="seconds")
+        record["next_restart_at"] = (datetime.now(UTC) + timedelta(seconds=delay)).isoformat(timespec="seconds")
         log(f"{name}: {how} after {stayed_up:.0f}s up; restarting it in {delay}s")
 
     # --- requests from `up`, state for `status` ------------------------------------------------

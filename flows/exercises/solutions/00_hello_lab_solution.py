@@ -28,7 +28,9 @@ def square(item: int) -> dict[str, int | str]:
 def hello_squares(items: int = 6) -> list[dict[str, int | str]]:
     """One task run per item on the lab's Dask cluster; a table of the results."""
     rows = [future.result() for future in square.map(list(range(items)))]
-    create_table_artifact(key="hello-squares", table=rows, description="Each item's square and the Dask worker that computed it.")
+    create_table_artifact(
+        key="hello-squares", table=rows, description="Each item's square and the Dask worker that computed it."
+    )
     print(f"{len(rows)} squares from {len({r['dask_worker'] for r in rows})} Dask worker(s)")
     return rows
 

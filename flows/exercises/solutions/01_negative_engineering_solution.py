@@ -79,12 +79,18 @@ def customer_countries() -> dict[str, int]:
 
     valid, quarantined = validate_customers(records)
     if len(valid) + len(quarantined) != len(records) or len(records) != first["total"]:
-        raise ValueError(f"counts do not reconcile: {len(records)} fetched of {first['total']}, "
-                         f"{len(valid)} kept, {len(quarantined)} quarantined")
+        raise ValueError(
+            f"counts do not reconcile: {len(records)} fetched of {first['total']}, "
+            f"{len(valid)} kept, {len(quarantined)} quarantined"
+        )
 
     per_country = Counter(customer.country for customer in valid)
-    create_table_artifact(key="customer-countries", table=[{"country": c, "customers": n} for c, n in sorted(per_country.items())])
-    create_table_artifact(key="customer-quarantine", table=quarantined or [{"customer_id": None, "reason": "nothing quarantined"}])
+    create_table_artifact(
+        key="customer-countries", table=[{"country": c, "customers": n} for c, n in sorted(per_country.items())]
+    )
+    create_table_artifact(
+        key="customer-quarantine", table=quarantined or [{"customer_id": None, "reason": "nothing quarantined"}]
+    )
     print(f"{len(records)} fetched, {len(valid)} kept, {len(quarantined)} quarantined; {len(per_country)} countries")
     return dict(per_country)
 

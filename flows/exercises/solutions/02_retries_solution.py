@@ -44,8 +44,12 @@ def is_transient(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> 
 # most 1 s per timed-out attempt. With 30% of requests going bad, five failed attempts in a row
 # happen to about 1 task in 400: rare enough for class, and the run then names the city that failed.
 # ---------------------------------------------------------------------------------------------
-@task(retries=4, retry_delay_seconds=exponential_backoff(backoff_factor=0.25), retry_jitter_factor=0.5,
-      retry_condition_fn=is_transient)
+@task(
+    retries=4,
+    retry_delay_seconds=exponential_backoff(backoff_factor=0.25),
+    retry_jitter_factor=0.5,
+    retry_condition_fn=is_transient,
+)
 def fetch_weather(city: str) -> dict[str, Any]:
     """Fetch 24 hours of weather for a city; report the mean temperature and which attempt succeeded."""
     response = httpx.get(f"{UPSTREAM_URL}/weather", params={"city": city, "hours": 24}, timeout=1)
@@ -59,7 +63,7 @@ def weather_retries(cities: list[str] = CITIES) -> dict[str, Any]:
     """Fetch every city's weather; report the good ones and name the ones that failed for good."""
     futures = fetch_weather.map(cities)
     results, failed = [], {}
-    for city, future in zip(cities, futures):
+    for city, future in zip(cities, futures, strict=True):
         future.wait()
         if future.state.is_completed():
             results.append(future.result())

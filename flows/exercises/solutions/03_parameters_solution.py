@@ -46,7 +46,7 @@ class Window(BaseModel):
 
     # Not in the JSON schema: the server cannot check it; pydantic does, when the run starts.
     @model_validator(mode="after")
-    def start_not_after_end(self) -> "Window":
+    def start_not_after_end(self) -> Window:
         if self.start > self.end:
             raise ValueError(f"window.start ({self.start}) is after window.end ({self.end})")
         return self
@@ -75,7 +75,9 @@ def weather_window(
             day = datetime.fromisoformat(reading["observed_at"]).date()
             if day >= window.start:
                 per_day[day].append(reading["temperature_c"])
-        rows += [{"city": city, "day": day.isoformat(), "mean_c": round(fmean(t), 1)} for day, t in sorted(per_day.items())]
+        rows += [
+            {"city": city, "day": day.isoformat(), "mean_c": round(fmean(t), 1)} for day, t in sorted(per_day.items())
+        ]
     create_table_artifact(key="weather-window", table=rows, description=f"Daily means, {window.start} to {window.end}.")
     print(f"{len(rows)} city-days from {window.start} to {window.end}")
     return rows

@@ -91,11 +91,15 @@ def show_delays(deployment: str = DEPLOYMENT) -> None:
     """Print, per completed scheduled run, how long after its due time it started."""
     name = deployment.split("/")[1]
     with get_client(sync_client=True) as client:
-        runs = client.read_flow_runs(deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[name])), limit=200)
+        runs = client.read_flow_runs(
+            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[name])), limit=200
+        )
     for run in runs:
         if run.auto_scheduled and run.start_time and run.expected_start_time:
             delay = (run.start_time - run.expected_start_time).total_seconds()
-            print(f"{run.name}: {run.parameters.get('city')} due {run.expected_start_time:%H:%M:%S}, started {delay:.1f}s later")
+            print(
+                f"{run.name}: {run.parameters.get('city')} due {run.expected_start_time:%H:%M:%S}, started {delay:.1f}s later"
+            )
 
 
 if __name__ == "__main__":

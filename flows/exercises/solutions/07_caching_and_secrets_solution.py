@@ -48,7 +48,7 @@ def post_digest(webhook_url: str, digest: str) -> None:
 def cached_weather_digest(cities: list[str] = ["Berlin", "Lagos", "Oslo"], refresh: bool = False) -> str:  # noqa: B006
     """Post a digest of a few cities' mean temperatures; the weather comes from a 10-minute cache."""
     fetch = mean_temperature.with_options(refresh_cache=refresh)
-    means = {city: future.result() for city, future in zip(cities, fetch.map(cities))}
+    means = {city: future.result() for city, future in zip(cities, fetch.map(cities), strict=True)}
     digest = ", ".join(f"{city} {mean} °C" for city, mean in means.items())
     # Loaded in the flow, never returned by a task: the URL stays out of result storage and logs.
     post_digest(Secret.load(WEBHOOK_BLOCK).get(), digest)

@@ -89,7 +89,9 @@ def score_fanned_out(customers: int = 2000) -> int:
 def compare(customers: int = 200) -> dict[str, float]:
     """Time every design on the same customers."""
     variants = {
-        "one task per customer, sequential": lambda: score_each.with_options(task_runner=ThreadPoolTaskRunner(max_workers=1))(customers),
+        "one task per customer, sequential": lambda: score_each.with_options(
+            task_runner=ThreadPoolTaskRunner(max_workers=1)
+        )(customers),
         "one task per customer, Dask": lambda: score_each(customers),
         "4 batches, Dask": lambda: score_in_batches(customers, 4),
         "1 task + get_dask_client": lambda: score_fanned_out(customers),

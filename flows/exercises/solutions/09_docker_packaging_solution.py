@@ -60,8 +60,10 @@ def package_audit(
     print(table)
     missing = [name for name in required if versions[name] == NOT_INSTALLED]
     if missing:
-        raise RuntimeError(f"required packages missing in this environment: {', '.join(missing)} "
-                           "(run this deployment on the pool whose image installs them)")
+        raise RuntimeError(
+            f"required packages missing in this environment: {', '.join(missing)} "
+            "(run this deployment on the pool whose image installs them)"
+        )
     return versions
 
 

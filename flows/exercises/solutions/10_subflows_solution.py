@@ -32,15 +32,21 @@ CHILD_TIMEOUT_SECONDS = 180
 @flow(name="rank-cities")
 def rank_cities(summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Subflow: rank cities from warmest to coldest and publish the ranking."""
-    ranking = [{"rank": i, **s} for i, s in enumerate(sorted(summaries, key=lambda s: s["mean_c"], reverse=True), start=1)]
-    create_table_artifact(key="weather-ranking", table=ranking, description="Cities by mean temperature, warmest first.")
+    ranking = [
+        {"rank": i, **s} for i, s in enumerate(sorted(summaries, key=lambda s: s["mean_c"], reverse=True), start=1)
+    ]
+    create_table_artifact(
+        key="weather-ranking", table=ranking, description="Cities by mean temperature, warmest first."
+    )
     return ranking
 
 
 @flow(name="weather-ranking", log_prints=True)
 async def weather_ranking(cities: list[str] = CITIES) -> list[dict[str, Any]]:
     """Run city-weather for every city at once, then rank the cities in a subflow."""
-    children = await asyncio.gather(*(arun_deployment(CHILD, parameters={"city": c}, timeout=CHILD_TIMEOUT_SECONDS) for c in cities))
+    children = await asyncio.gather(
+        *(arun_deployment(CHILD, parameters={"city": c}, timeout=CHILD_TIMEOUT_SECONDS) for c in cities)
+    )
     unfinished = [c.name for c in children if not (c.state and c.state.is_completed())]
     if unfinished:
         raise RuntimeError(f"children that did not complete in {CHILD_TIMEOUT_SECONDS}s: {unfinished}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import httpx
@@ -41,7 +41,7 @@ def signup_in_future(records: list[dict[str, Any]]) -> list[int]:
     bad = []
     for r in records:
         try:
-            if datetime.fromisoformat(str(r.get("signed_up_at"))) > datetime.now(timezone.utc):
+            if datetime.fromisoformat(str(r.get("signed_up_at"))) > datetime.now(UTC):
                 bad.append(r["customer_id"])
         except ValueError:
             bad.append(r["customer_id"])
@@ -60,13 +60,16 @@ def fetch_page(page: int, page_size: int) -> list[dict[str, Any]]:
 
 def quarantine(check: str, ids: list[int]) -> int:
     """Record one check's failing ids as a table artifact."""
-    create_table_artifact(key=f"quarantine-{check.replace('_', '-')}", table=[{"customer_id": i, "check": check} for i in ids])
+    create_table_artifact(
+        key=f"quarantine-{check.replace('_', '-')}", table=[{"customer_id": i, "check": check} for i in ids]
+    )
     return len(ids)
 
 
 @flow(name="quality-gate", log_prints=True)
-def quality_gate(page_size: Annotated[int, Field(ge=1, le=500)] = 120,
-                 max_bad_share: Annotated[float, Field(ge=0, le=1)] = 0.01) -> str:
+def quality_gate(
+    page_size: Annotated[int, Field(ge=1, le=500)] = 120, max_bad_share: Annotated[float, Field(ge=0, le=1)] = 0.01
+) -> str:
     """Check every customer with run-time tasks, then publish or quarantine as the data decides."""
     # Why these numbers: 3 retries 1 s apart ride out an upstream blip in class.
     fetch = task(fetch_page, retries=3, retry_delay_seconds=1, task_run_name="customers-page-{page}")
@@ -81,7 +84,9 @@ def quality_gate(page_size: Annotated[int, Field(ge=1, le=500)] = 120,
 
     failures = {fn.__name__: task(fn, name=fn.__name__)(records) for fn in CHECKS}
     bad_ids = set().union(*failures.values())
-    print(f"{len(records)} customers in {page} pages, {len(bad_ids)} fail a check: { {k: len(v) for k, v in failures.items()} }")
+    print(
+        f"{len(records)} customers in {page} pages, {len(bad_ids)} fail a check: { {k: len(v) for k, v in failures.items()} }"
+    )
 
     if len(bad_ids) <= max_bad_share * len(records):
         task(lambda: f"published {len(records)} customers", name="publish")()

@@ -39,7 +39,9 @@ def customer_countries() -> dict[str, int]:
     records = [r for page in range(1, 6) for r in fetch_customers_page(page)["records"]]
     per_country = Counter(record.get("country") for record in records)  # TODO: valid records only
     # TODO: reconcile (fetched = kept + quarantined = the upstream's total) and fail the run if not
-    create_table_artifact(key="customer-countries", table=[{"country": c, "customers": n} for c, n in per_country.items()])
+    create_table_artifact(
+        key="customer-countries", table=[{"country": c, "customers": n} for c, n in per_country.items()]
+    )
     # TODO: a table artifact "customer-quarantine" with each quarantined record's customer_id and reason
     return dict(per_country)
 

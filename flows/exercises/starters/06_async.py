@@ -10,9 +10,9 @@ Copy it, then make `./lab check 06` pass:
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from typing import Any
-import os
 
 import httpx
 from prefect import flow, task

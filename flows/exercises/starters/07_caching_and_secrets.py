@@ -32,7 +32,7 @@ def mean_temperature(city: str) -> float:
 @flow(name="cached-weather-digest", log_prints=True)
 def cached_weather_digest(cities: list[str] = ["Berlin", "Lagos", "Oslo"]) -> str:  # noqa: B006
     """Post a digest of a few cities' mean temperatures; the weather comes from a 10-minute cache."""
-    means = {city: future.result() for city, future in zip(cities, mean_temperature.map(cities))}
+    means = {city: future.result() for city, future in zip(cities, mean_temperature.map(cities), strict=True)}
     digest = ", ".join(f"{city} {mean} °C" for city, mean in means.items())
     # TODO: load the webhook URL from the Secret block and post {"text": digest} to it
     print(f"digest: {digest}")

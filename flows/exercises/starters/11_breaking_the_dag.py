@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -37,7 +37,7 @@ def signup_in_future(records: list[dict[str, Any]]) -> list[int]:
     bad = []
     for r in records:
         try:
-            if datetime.fromisoformat(str(r.get("signed_up_at"))) > datetime.now(timezone.utc):
+            if datetime.fromisoformat(str(r.get("signed_up_at"))) > datetime.now(UTC):
                 bad.append(r["customer_id"])
         except ValueError:
             bad.append(r["customer_id"])

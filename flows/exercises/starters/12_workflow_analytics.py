@@ -18,7 +18,9 @@ from typing import Any
 import duckdb
 from prefect import flow, get_client, task
 
-WAREHOUSE_PATH = Path(os.environ.get("LAB_WAREHOUSE_PATH", Path(tempfile.gettempdir()) / "workflow-lab" / "warehouse.duckdb"))
+WAREHOUSE_PATH = Path(
+    os.environ.get("LAB_WAREHOUSE_PATH", Path(tempfile.gettempdir()) / "workflow-lab" / "warehouse.duckdb")
+)
 WATERMARK = "workflow-history-watermark"  # the Prefect Variable that keeps the watermark
 PAGE = 200  # the API's largest page
 

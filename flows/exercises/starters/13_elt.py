@@ -27,10 +27,15 @@ def layer_counts() -> list[dict[str, Any]]:
     with duckdb.connect(str(warehouse_path()), read_only=True) as con:
         con.execute(f"attach '{airbyte_raw_path()}' as airbyte_raw (read_only)")
         # TODO: the quarantined rows per stream (quarantine.quarantined_records)
-        return [{"stream": s,
-                 "raw": con.execute(f"select count(*) from airbyte_raw.raw.{s}").fetchone()[0],
-                 "staged": con.execute(f"select count(*) from staging.stg_{s}").fetchone()[0],
-                 "quarantined": 0} for s in STREAMS]
+        return [
+            {
+                "stream": s,
+                "raw": con.execute(f"select count(*) from airbyte_raw.raw.{s}").fetchone()[0],
+                "staged": con.execute(f"select count(*) from staging.stg_{s}").fetchone()[0],
+                "quarantined": 0,
+            }
+            for s in STREAMS
+        ]
 
 
 @flow(name="elt-audit", log_prints=True)

@@ -46,7 +46,10 @@ def crash_midway(crash: bool, written: int, batch: list[dict[str, Any]]) -> None
     except, no finally, no commit. Keep the call where it is, after a row is written and before
     the batch is committed."""
     if crash and written == len(batch) // 2:
-        print(f"simulated crash: killing this process (pid {os.getpid()}) after {written} of the batch's {len(batch)} rows", flush=True)
+        print(
+            f"simulated crash: killing this process (pid {os.getpid()}) after {written} of the batch's {len(batch)} rows",
+            flush=True,
+        )
         os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -67,8 +70,16 @@ def load_batch(records: list[dict[str, Any]], path: str, crash: bool) -> int:
         con.execute(CREATE_TABLE)
         # TODO: one transaction per batch, so a crash leaves whole batches behind.
         for written, customer in enumerate(records, start=1):
-            con.execute(INSERT, [customer["customer_id"], customer.get("name"), customer.get("email"),
-                                 customer.get("country"), customer.get("signed_up_at")])
+            con.execute(
+                INSERT,
+                [
+                    customer["customer_id"],
+                    customer.get("name"),
+                    customer.get("email"),
+                    customer.get("country"),
+                    customer.get("signed_up_at"),
+                ],
+            )
             crash_midway(crash, written, records)
     return len(records)
 
@@ -78,18 +89,27 @@ def table_counts(path: str) -> str:
     """What exercise.customers holds now: rows and distinct customers (read under the writer lock)."""
     if not Path(path).exists():
         return "no warehouse yet"
-    with writer_lock(path, purpose="load-customers: table_counts", log=print), duckdb.connect(path, read_only=True) as con:
+    with (
+        writer_lock(path, purpose="load-customers: table_counts", log=print),
+        duckdb.connect(path, read_only=True) as con,
+    ):
         try:
-            rows, customers = con.execute("select count(*), count(distinct customer_id) from exercise.customers").fetchone()
+            rows, customers = con.execute(
+                "select count(*), count(distinct customer_id) from exercise.customers"
+            ).fetchone()
         except duckdb.CatalogException:
             return "no table exercise.customers yet"
-    return f"{rows} rows for {customers} customers" + (f", {rows - customers} of them duplicates" if rows > customers else "")
+    return f"{rows} rows for {customers} customers" + (
+        f", {rows - customers} of them duplicates" if rows > customers else ""
+    )
 
 
 @flow(name="load-customers", log_prints=True)
 def load_customers(
     batch_size: Annotated[int, Field(ge=1, le=500, description="Customers per batch (upstream page).")] = 100,
-    crash_in_batch: Annotated[int, Field(ge=0, description="Kill this process halfway through that batch (0: never).")] = 0,
+    crash_in_batch: Annotated[
+        int, Field(ge=0, description="Kill this process halfway through that batch (0: never).")
+    ] = 0,
 ) -> int:
     """Load every customer of the upstream into exercise.customers, a batch at a time; return how many were fetched."""
     path = str(warehouse_path())
