@@ -86,6 +86,21 @@ def chromium_path() -> str:
     return found
 
 
+def run_command(
+    command: list[str],
+    what: str,
+    check: bool,
+    timeout: float,
+    env: dict[str, str] | None = None,
+    diagnostics=lambda: "",
+) -> subprocess.CompletedProcess:
+    """Run a lab command from the repo root; with `check`, a non-zero exit fails the test with its output."""
+    result = subprocess.run(command, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{what} exited {result.returncode}\n{result.stdout}\n{result.stderr}\n{diagnostics()}")
+    return result
+
+
 # --- the embedded lab ------------------------------------------------------------------------
 class EmbeddedLab(LabHandle):
     """A real `./lab` in a temporary state folder, driven through its CLI like a learner would."""
@@ -97,20 +112,14 @@ class EmbeddedLab(LabHandle):
         super().__init__(self.env)
 
     def cli(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
-        result = subprocess.run(
+        return run_command(
             [sys.executable, "-m", "workshop_lab", *args],
+            f"./lab {' '.join(args)}",
+            check,
+            timeout,
             env=self.env,
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
+            diagnostics=lambda: self.cli("logs", "-n", "40", check=False).stdout,
         )
-        if check and result.returncode != 0:
-            raise AssertionError(
-                f"./lab {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}\n"
-                + self.cli("logs", "-n", "40", check=False).stdout
-            )
-        return result
 
     def processes(self) -> list[str]:
         """Every live process that carries this lab's marker (what `down` must leave at zero)."""
@@ -173,18 +182,9 @@ class ComposeLab(LabHandle):
 
     def run(self, *args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess:
         """`docker compose ARGS` on this project."""
-        result = subprocess.run(
-            [*self.compose.compose_command_property, *args],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
+        return run_command(
+            [*self.compose.compose_command_property, *args], f"docker compose {' '.join(args)}", check, timeout
         )
-        if check and result.returncode != 0:
-            raise AssertionError(
-                f"docker compose {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
-            )
-        return result
 
     def diagnostics(self) -> str:
         parts = []
